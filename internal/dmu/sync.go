@@ -126,6 +126,7 @@ func (o *Object) setBP(level uint8, blkid uint64, bp format.BlockPointer) error 
 	var slot *format.BlockPointer
 	if level == o.dn.NLevels-1 {
 		slot = &o.dn.Root
+		o.dirtyDnode = true
 	} else {
 		ib, err := o.indirect(level+1, blkid>>format.IndirectShift, true)
 		if err != nil {
@@ -354,6 +355,7 @@ func (o *Object) setHole(level uint8, blkid, txg uint64) error {
 	h := format.BlockPointer{Type: format.TypeData, Level: level, PhysBirth: txg, Birth: txg}
 	if level == o.dn.NLevels-1 {
 		o.dn.Root = h
+		o.dirtyDnode = true
 		return nil
 	}
 	ib, err := o.indirect(level+1, blkid>>format.IndirectShift, true)

@@ -1,0 +1,89 @@
+package dsl
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"coffer/internal/format"
+)
+
+// mosVersion is the version of the pool metadata document.
+const mosVersion = 1
+
+// mos is the pool metadata document committed with every txg. It holds no
+// secret: names, properties, the dataset tree, wrapped master keys and KDF
+// parameters (docs/design/on-disk-format.md, "MOS").
+type mos struct {
+	Version  int              `json:"version"`
+	Name     string           `json:"name"`
+	GUID     uint64           `json:"guid"`
+	Created  int64            `json:"created"`
+	NextID   uint64           `json:"next_id"`
+	Datasets map[uint64]*dsRec `json:"datasets"`
+}
+
+// dsRec is one dataset or snapshot.
+type dsRec struct {
+	ID        uint64            `json:"id"`
+	GUID      uint64            `json:"guid"`
+	Name      string            `json:"name"`
+	Type      string            `json:"type"` // filesystem, volume, snapshot
+	Parent    uint64            `json:"parent,omitempty"` // parent dataset; for a snapshot, its dataset
+	Created   int64             `json:"created"`
+	CreateTxg uint64            `json:"createtxg"`
+	Root      format.BlockPointer `json:"root"`
+	Props     map[string]string `json:"props,omitempty"`
+	Received  map[string]string `json:"received,omitempty"`
+	Snaps     []uint64          `json:"snaps,omitempty"` // by createtxg
+
+	// Encryption. Snapshots use their dataset's key.
+	Suite    uint8      `json:"suite,omitempty"`
+	KeyGUID  uint64     `json:"key_guid,omitempty"`
+	EncRoot  uint64     `json:"encroot,omitempty"` // id of the encryption root (itself for a root)
+	Wrapped  []byte     `json:"wrapped,omitempty"` // master key wrapped by the root's wrapping key
+	KeyInfo  *keyInfo   `json:"key,omitempty"`     // on encryption roots only
+
+	// Space, in allocated bytes unless said otherwise.
+	Referenced  uint64 `json:"referenced"`
+	RefLogical  uint64 `json:"ref_logical"`
+	RefPhys     uint64 `json:"ref_phys"`
+	UsedBySnaps uint64 `json:"used_by_snaps,omitempty"`
+	Written     uint64 `json:"written"`
+	PrevSnapTxg uint64 `json:"prev_snap_txg,omitempty"`
+	Volsize     uint64 `json:"volsize,omitempty"`
+}
+
+// keyInfo describes an encryption root's user key.
+type keyInfo struct {
+	Format   string `json:"format"`   // raw, hex, passphrase
+	Location string `json:"location"` // prompt, file://…, https://…
+	KDF      uint8  `json:"kdf,omitempty"`
+	Salt     []byte `json:"salt,omitempty"`
+	Iters    uint32 `json:"iters,omitempty"`
+	Memory   uint32 `json:"memory_kib,omitempty"`
+	Threads  uint8  `json:"threads,omitempty"`
+}
+
+func (m *mos) marshal() ([]byte, error) { return json.Marshal(m) }
+
+func parseMOS(b []byte) (*mos, error) {
+	var m mos
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("pool metadata: %w: %v", format.ErrCorrupt, err)
+	}
+	if m.Version != mosVersion {
+		return nil, fmt.Errorf("pool metadata: unsupported version %d", m.Version)
+	}
+	if m.Datasets == nil {
+		return nil, fmt.Errorf("pool metadata: %w: no datasets", format.ErrCorrupt)
+	}
+	for id, r := range m.Datasets {
+		if r == nil || r.ID != id || r.Name == "" {
+			return nil, fmt.Errorf("pool metadata: %w: dataset %d", format.ErrCorrupt, id)
+		}
+		if err := r.Root.Validate(); err != nil {
+			return nil, fmt.Errorf("pool metadata: dataset %q: %w", r.Name, err)
+		}
+	}
+	return &m, nil
+}
