@@ -198,10 +198,10 @@ type KeyNeedResp struct {
 }
 
 type LoadKeyReq struct {
-	Name      string `json:"name"` // one encryption root
-	NoOp      bool   `json:"noop,omitempty"`
-	Location  string `json:"location,omitempty"` // -L
-	Key       []byte `json:"key,omitempty"`      // material read by the CLI when location is prompt
+	Name     string `json:"name"` // one encryption root
+	NoOp     bool   `json:"noop,omitempty"`
+	Location string `json:"location,omitempty"` // -L
+	Key      []byte `json:"key,omitempty"`      // material read by the CLI when location is prompt
 }
 
 type UnloadKeyReq struct {

@@ -42,7 +42,7 @@ type Objset struct {
 	// RecordSize is the block size new objects grow to (recordsize).
 	RecordSize uint32
 	readOnly   bool
-	acct     Accounting
+	acct       Accounting
 
 	meta  *Object
 	objs  map[uint64]*Object

@@ -23,6 +23,14 @@ func newPool(t *testing.T) (*Pool, string) {
 	return dp, dir
 }
 
+// checked fails the test when the pool is inconsistent.
+func checked(t *testing.T, dp *Pool) {
+	t.Helper()
+	if err := dp.CheckErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func reimport(t *testing.T, dp *Pool, dir string) *Pool {
 	t.Helper()
 	if err := dp.Close(); err != nil {
@@ -165,6 +173,7 @@ func TestEncryptedDatasetLifecycle(t *testing.T) {
 	if got, err := readFile(dp, "tank/media/photos", id, len(data)); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read after change-key: %v", err)
 	}
+	checked(t, dp)
 	dp.Close()
 }
 
@@ -194,6 +203,7 @@ func TestSnapshotSpaceAndDestroy(t *testing.T) {
 	if err := dp.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	checked(t, dp)
 	r := dp.lookup("tank/fs")
 	if r.UsedBySnaps < 4<<20 {
 		t.Fatalf("usedbysnapshots %d", r.UsedBySnaps)
@@ -227,6 +237,7 @@ func TestSnapshotSpaceAndDestroy(t *testing.T) {
 	if got, err := readFile(dp, "tank/fs", id, len(fresh)); err != nil || !bytes.Equal(got, fresh) {
 		t.Fatalf("after rollback: %v", err)
 	}
+	checked(t, dp)
 	// Destroy with snapshots needs -r; then the space comes back.
 	if _, err := dp.Destroy("tank/fs", DestroyOpts{}); CodeOf(err) != CodeBusy {
 		t.Fatalf("destroy with snapshots: %v", err)
@@ -239,4 +250,5 @@ func TestSnapshotSpaceAndDestroy(t *testing.T) {
 	if a := dp.p.Space().Allocated; a > 256<<10 {
 		t.Fatalf("allocated after destroying everything: %d", a)
 	}
+	checked(t, dp)
 }

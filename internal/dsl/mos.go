@@ -14,34 +14,34 @@ const mosVersion = 1
 // secret: names, properties, the dataset tree, wrapped master keys and KDF
 // parameters (docs/design/on-disk-format.md, "MOS").
 type mos struct {
-	Version  int              `json:"version"`
-	Name     string           `json:"name"`
-	GUID     uint64           `json:"guid"`
-	Created  int64            `json:"created"`
-	NextID   uint64           `json:"next_id"`
+	Version  int               `json:"version"`
+	Name     string            `json:"name"`
+	GUID     uint64            `json:"guid"`
+	Created  int64             `json:"created"`
+	NextID   uint64            `json:"next_id"`
 	Datasets map[uint64]*dsRec `json:"datasets"`
 }
 
 // dsRec is one dataset or snapshot.
 type dsRec struct {
-	ID        uint64            `json:"id"`
-	GUID      uint64            `json:"guid"`
-	Name      string            `json:"name"`
-	Type      string            `json:"type"` // filesystem, volume, snapshot
-	Parent    uint64            `json:"parent,omitempty"` // parent dataset; for a snapshot, its dataset
-	Created   int64             `json:"created"`
-	CreateTxg uint64            `json:"createtxg"`
+	ID        uint64              `json:"id"`
+	GUID      uint64              `json:"guid"`
+	Name      string              `json:"name"`
+	Type      string              `json:"type"`             // filesystem, volume, snapshot
+	Parent    uint64              `json:"parent,omitempty"` // parent dataset; for a snapshot, its dataset
+	Created   int64               `json:"created"`
+	CreateTxg uint64              `json:"createtxg"`
 	Root      format.BlockPointer `json:"root"`
-	Props     map[string]string `json:"props,omitempty"`
-	Received  map[string]string `json:"received,omitempty"`
-	Snaps     []uint64          `json:"snaps,omitempty"` // by createtxg
+	Props     map[string]string   `json:"props,omitempty"`
+	Received  map[string]string   `json:"received,omitempty"`
+	Snaps     []uint64            `json:"snaps,omitempty"` // by createtxg
 
 	// Encryption. Snapshots use their dataset's key.
-	Suite    uint8      `json:"suite,omitempty"`
-	KeyGUID  uint64     `json:"key_guid,omitempty"`
-	EncRoot  uint64     `json:"encroot,omitempty"` // id of the encryption root (itself for a root)
-	Wrapped  []byte     `json:"wrapped,omitempty"` // master key wrapped by the root's wrapping key
-	KeyInfo  *keyInfo   `json:"key,omitempty"`     // on encryption roots only
+	Suite   uint8    `json:"suite,omitempty"`
+	KeyGUID uint64   `json:"key_guid,omitempty"`
+	EncRoot uint64   `json:"encroot,omitempty"` // id of the encryption root (itself for a root)
+	Wrapped []byte   `json:"wrapped,omitempty"` // master key wrapped by the root's wrapping key
+	KeyInfo *keyInfo `json:"key,omitempty"`     // on encryption roots only
 
 	// Space, in allocated bytes unless said otherwise.
 	Referenced  uint64 `json:"referenced"`

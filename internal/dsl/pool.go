@@ -48,8 +48,8 @@ type Pool struct {
 	mu   sync.Mutex // serializes administrative changes and commits
 	p    *pool.Pool
 	m    *mos
-	live map[uint64]*liveDS        // runtime state of datasets (not snapshots), by id
-	wk   map[uint64]crypto.Secret  // wrapping keys of loaded encryption roots, by root id
+	live map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
+	wk   map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
 	busy func(name string) bool
 	stop chan struct{}
 	done chan struct{}

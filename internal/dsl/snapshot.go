@@ -107,7 +107,7 @@ func (dp *Pool) Destroy(name string, o DestroyOpts) ([]string, error) {
 		return nil, errf(CodeNotFound, "cannot open '%s': %s does not exist", name, kind)
 	}
 	if r.Type != "snapshot" && dp.parentOf(r) == nil {
-		return nil, errf(CodeInvalid, "cannot destroy '%s': operation does not apply to pools\nuse 'coffer destroy -r %s' to destroy all datasets in the pool\nuse 'coffer pool destroy %s' to destroy the pool itself", name, name, name)
+		return nil, errf(CodeInvalid, "cannot destroy '%s': operation does not apply to pools (use 'coffer pool destroy %s')", name, name)
 	}
 	var victims []*dsRec
 	if r.Type == "snapshot" {
@@ -230,7 +230,7 @@ func (dp *Pool) Rollback(snap string, destroyLater bool) error {
 		}
 	}
 	if len(later) > 0 && !destroyLater {
-		return errf(CodeBusy, "cannot rollback to '%s': more recent snapshots or bookmarks exist\nuse '-r' to force deletion of the following snapshots and bookmarks:\n%s", snap, names(later))
+		return errf(CodeBusy, "cannot rollback to '%s': more recent snapshots exist (use -r to destroy %s)", snap, names(later))
 	}
 	l := dp.live[o.ID]
 	if o.Suite != 0 && (l == nil || l.key == nil) {
@@ -277,7 +277,7 @@ func names(rs []*dsRec) string {
 	var b strings.Builder
 	for i, r := range rs {
 		if i > 0 {
-			b.WriteString("\n")
+			b.WriteString(", ")
 		}
 		b.WriteString(r.Name)
 	}

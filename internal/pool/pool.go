@@ -180,6 +180,13 @@ func (p *Pool) Txg() uint64 {
 	return p.txg
 }
 
+// MOSPointer is the pointer to the last committed metadata document.
+func (p *Pool) MOSPointer() format.BlockPointer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mos
+}
+
 // Close closes the vdevs without changing their labels.
 func (p *Pool) Close() error {
 	var first error
@@ -533,4 +540,23 @@ func ASize(bp *format.BlockPointer) uint64 {
 		return 0
 	}
 	return asize(bp.PSize)
+}
+
+// AllocatedBytes is the space the allocators hold, frees of the open txg
+// included (they are released at commit).
+func (p *Pool) AllocatedBytes() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n uint64
+	for _, a := range p.alloc {
+		n += a.allocated
+	}
+	return n
+}
+
+// PendingFrees is the number of blocks freed in the open txg.
+func (p *Pool) PendingFrees() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending)
 }

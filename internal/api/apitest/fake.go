@@ -1,0 +1,218 @@
+// Package apitest provides a scripted, recording api.Backend for tests of
+// the transport and the CLI. It is not a storage engine: it returns what the
+// test told it to and remembers every request it received.
+package apitest
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"coffer/internal/api"
+)
+
+// Call is one request the fake received.
+type Call struct {
+	Method string
+	Caller api.Caller
+	Req    any // the request struct (a value, e.g. api.CreateReq), nil for none
+}
+
+// Fake is an api.Backend that records calls and answers from Results and
+// Errors, keyed by method constant (api.MList, ...). Key material in
+// requests is copied before the server wipes it.
+type Fake struct {
+	mu    sync.Mutex
+	calls []Call
+
+	// Results holds the result value per method, of the method's result
+	// type ([]api.PoolInfo, api.ListResp, ...). Missing: the zero value.
+	Results map[string]any
+	// Errors holds the error per method. Missing: success.
+	Errors map[string]error
+	// Hook, if set, is called for every request and overrides Results and
+	// Errors when it returns handled=true.
+	Hook func(method string, req any) (result any, err error, handled bool)
+}
+
+var _ api.Backend = (*Fake)(nil)
+
+// NewFake returns an empty Fake.
+func NewFake() *Fake {
+	return &Fake{Results: map[string]any{}, Errors: map[string]error{}}
+}
+
+// Calls returns the calls received so far.
+func (f *Fake) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// Last returns the last call, or a zero Call.
+func (f *Fake) Last() Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return Call{}
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+// Reset forgets the recorded calls.
+func (f *Fake) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
+// Script scripts the result and error of method.
+func (f *Fake) Script(method string, result any, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if result != nil {
+		f.Results[method] = result
+	}
+	if err != nil {
+		f.Errors[method] = err
+	}
+}
+
+func do[R any](f *Fake, method string, c api.Caller, req any) (R, error) {
+	req = cloneKeys(req)
+	f.mu.Lock()
+	f.calls = append(f.calls, Call{Method: method, Caller: c, Req: req})
+	hook := f.Hook
+	res, err := f.Results[method], f.Errors[method]
+	f.mu.Unlock()
+	if hook != nil {
+		if r, e, ok := hook(method, req); ok {
+			res, err = r, e
+		}
+	}
+	var zero R
+	if err != nil {
+		return zero, err
+	}
+	if r, ok := res.(R); ok {
+		return r, nil
+	}
+	return zero, nil
+}
+
+func cloneKeys(req any) any {
+	switch r := req.(type) {
+	case api.PoolCreateReq:
+		r.Key = slices.Clone(r.Key)
+		return r
+	case api.CreateReq:
+		r.Key = slices.Clone(r.Key)
+		return r
+	case api.LoadKeyReq:
+		r.Key = slices.Clone(r.Key)
+		return r
+	case api.ChangeKeyReq:
+		r.Key = slices.Clone(r.Key)
+		r.OldKey = slices.Clone(r.OldKey)
+		return r
+	}
+	return req
+}
+
+func (f *Fake) Ping(ctx context.Context, c api.Caller) error {
+	_, err := do[api.Empty](f, api.MPing, c, nil)
+	return err
+}
+func (f *Fake) PoolCreate(ctx context.Context, c api.Caller, r api.PoolCreateReq) error {
+	_, err := do[api.Empty](f, api.MPoolCreate, c, r)
+	return err
+}
+func (f *Fake) PoolList(ctx context.Context, c api.Caller) ([]api.PoolInfo, error) {
+	return do[[]api.PoolInfo](f, api.MPoolList, c, nil)
+}
+func (f *Fake) PoolStatus(ctx context.Context, c api.Caller, r api.PoolNameReq) ([]api.PoolStatus, error) {
+	return do[[]api.PoolStatus](f, api.MPoolStatus, c, r)
+}
+func (f *Fake) PoolImport(ctx context.Context, c api.Caller, r api.PoolImportReq) (api.PoolImportResp, error) {
+	return do[api.PoolImportResp](f, api.MPoolImport, c, r)
+}
+func (f *Fake) PoolExport(ctx context.Context, c api.Caller, r api.PoolNameReq) error {
+	_, err := do[api.Empty](f, api.MPoolExport, c, r)
+	return err
+}
+func (f *Fake) PoolDestroy(ctx context.Context, c api.Caller, r api.PoolNameReq) error {
+	_, err := do[api.Empty](f, api.MPoolDestroy, c, r)
+	return err
+}
+func (f *Fake) PoolScrub(ctx context.Context, c api.Caller, r api.PoolNameReq) error {
+	_, err := do[api.Empty](f, api.MPoolScrub, c, r)
+	return err
+}
+func (f *Fake) Create(ctx context.Context, c api.Caller, r api.CreateReq) error {
+	_, err := do[api.Empty](f, api.MCreate, c, r)
+	return err
+}
+func (f *Fake) Destroy(ctx context.Context, c api.Caller, r api.DestroyReq) error {
+	_, err := do[api.Empty](f, api.MDestroy, c, r)
+	return err
+}
+func (f *Fake) Snapshot(ctx context.Context, c api.Caller, r api.SnapshotReq) error {
+	_, err := do[api.Empty](f, api.MSnapshot, c, r)
+	return err
+}
+func (f *Fake) Rollback(ctx context.Context, c api.Caller, r api.RollbackReq) error {
+	_, err := do[api.Empty](f, api.MRollback, c, r)
+	return err
+}
+func (f *Fake) List(ctx context.Context, c api.Caller, r api.ListReq) (api.ListResp, error) {
+	return do[api.ListResp](f, api.MList, c, r)
+}
+func (f *Fake) Get(ctx context.Context, c api.Caller, r api.GetReq) (api.ListResp, error) {
+	return do[api.ListResp](f, api.MGet, c, r)
+}
+func (f *Fake) Set(ctx context.Context, c api.Caller, r api.SetReq) error {
+	_, err := do[api.Empty](f, api.MSet, c, r)
+	return err
+}
+func (f *Fake) Inherit(ctx context.Context, c api.Caller, r api.InheritReq) error {
+	_, err := do[api.Empty](f, api.MInherit, c, r)
+	return err
+}
+func (f *Fake) KeyNeed(ctx context.Context, c api.Caller, r api.KeyNeedReq) (api.KeyNeedResp, error) {
+	return do[api.KeyNeedResp](f, api.MKeyNeed, c, r)
+}
+func (f *Fake) LoadKey(ctx context.Context, c api.Caller, r api.LoadKeyReq) error {
+	_, err := do[api.Empty](f, api.MLoadKey, c, r)
+	return err
+}
+func (f *Fake) UnloadKey(ctx context.Context, c api.Caller, r api.UnloadKeyReq) (api.UnloadKeyResp, error) {
+	return do[api.UnloadKeyResp](f, api.MUnloadKey, c, r)
+}
+func (f *Fake) ChangeKey(ctx context.Context, c api.Caller, r api.ChangeKeyReq) error {
+	_, err := do[api.Empty](f, api.MChangeKey, c, r)
+	return err
+}
+
+// Serve starts an api.Server for b on a socket in a fresh temporary
+// directory and returns the socket path. The server stops at test cleanup.
+func Serve(t testing.TB, b api.Backend) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "coffer.sock")
+	ln, err := api.ListenUnix(path)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := api.NewServer(b, nil)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return path
+}

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Caller identifies the process on the other end of the socket, from the
+// kernel's peer credentials (not from anything the client says).
+type Caller struct {
+	UID int
+	GID int
+	PID int
+}
+
+// Backend is what the daemon implements: one method per method constant in
+// types.go. Methods return an *Error to choose the error code the client sees;
+// any other error is reported as CodeInternal with its message.
+//
+// Request fields named Key or OldKey hold key material read by the CLI. The
+// server wipes them as soon as the method returns: copy what you keep.
+type Backend interface {
+	Ping(ctx context.Context, caller Caller) error
+
+	PoolCreate(ctx context.Context, caller Caller, req PoolCreateReq) error
+	PoolList(ctx context.Context, caller Caller) ([]PoolInfo, error)
+	// PoolStatus reports the named pool, or every pool when req.Name is empty.
+	PoolStatus(ctx context.Context, caller Caller, req PoolNameReq) ([]PoolStatus, error)
+	PoolImport(ctx context.Context, caller Caller, req PoolImportReq) (PoolImportResp, error)
+	PoolExport(ctx context.Context, caller Caller, req PoolNameReq) error
+	PoolDestroy(ctx context.Context, caller Caller, req PoolNameReq) error
+	PoolScrub(ctx context.Context, caller Caller, req PoolNameReq) error
+
+	Create(ctx context.Context, caller Caller, req CreateReq) error
+	Destroy(ctx context.Context, caller Caller, req DestroyReq) error
+	Snapshot(ctx context.Context, caller Caller, req SnapshotReq) error
+	Rollback(ctx context.Context, caller Caller, req RollbackReq) error
+	// List returns one row per dataset with the properties in req.Props.
+	List(ctx context.Context, caller Caller, req ListReq) (ListResp, error)
+	// Get returns one row per dataset with the properties asked for; with
+	// Props ["all"], every property the dataset has.
+	Get(ctx context.Context, caller Caller, req GetReq) (ListResp, error)
+	Set(ctx context.Context, caller Caller, req SetReq) error
+	Inherit(ctx context.Context, caller Caller, req InheritReq) error
+
+	KeyNeed(ctx context.Context, caller Caller, req KeyNeedReq) (KeyNeedResp, error)
+	LoadKey(ctx context.Context, caller Caller, req LoadKeyReq) error
+	UnloadKey(ctx context.Context, caller Caller, req UnloadKeyReq) (UnloadKeyResp, error)
+	ChangeKey(ctx context.Context, caller Caller, req ChangeKeyReq) error
+}
+
+// Errorf returns an *Error with the given code and a formatted message. The
+// message is shown to the user as it is, so write it zfs-style:
+// "cannot open 'tank/x': dataset does not exist".
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound, Exists, Invalid, KeyError, Busy and Permission are shorthands for
+// Errorf with the matching code.
+func NotFound(format string, args ...any) *Error   { return Errorf(CodeNotFound, format, args...) }
+func Exists(format string, args ...any) *Error     { return Errorf(CodeExists, format, args...) }
+func Invalid(format string, args ...any) *Error    { return Errorf(CodeInvalid, format, args...) }
+func KeyError(format string, args ...any) *Error   { return Errorf(CodeKey, format, args...) }
+func Busy(format string, args ...any) *Error       { return Errorf(CodeBusy, format, args...) }
+func Permission(format string, args ...any) *Error { return Errorf(CodePermission, format, args...) }
+
+// AsError converts any error to the *Error sent on the wire: an *Error found
+// with errors.As keeps its code and message, anything else becomes
+// CodeInternal with err.Error() as the message.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeInternal, Message: err.Error()}
+}
+
+// ErrorCode returns the code of an *Error in err's chain, or "" if there is none.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

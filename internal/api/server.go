@@ -1,0 +1,310 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// MaxRequestBytes bounds a request body.
+const MaxRequestBytes = 1 << 20
+
+// Server exposes a Backend over HTTP on a Unix socket.
+type Server struct {
+	backend Backend
+	log     *slog.Logger
+	methods map[string]handler
+	// allow decides whether a peer may call; default: uid 0 or our own uid.
+	allow func(Caller) bool
+}
+
+type handler func(ctx context.Context, c Caller, body io.Reader) (any, error)
+
+// NewServer returns a Server for b. A nil logger discards logs.
+func NewServer(b Backend, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	self := os.Getuid()
+	s := &Server{
+		backend: b,
+		log:     logger,
+		allow:   func(c Caller) bool { return peerAllowed(c.UID, self) },
+	}
+	s.methods = map[string]handler{
+		MPing:        noReq(func(ctx context.Context, c Caller) (any, error) { return Empty{}, b.Ping(ctx, c) }),
+		MPoolCreate:  noResp(b.PoolCreate),
+		MPoolList:    noReq(func(ctx context.Context, c Caller) (any, error) { return b.PoolList(ctx, c) }),
+		MPoolStatus:  with(b.PoolStatus),
+		MPoolImport:  with(b.PoolImport),
+		MPoolExport:  noResp(b.PoolExport),
+		MPoolDestroy: noResp(b.PoolDestroy),
+		MPoolScrub:   noResp(b.PoolScrub),
+		MCreate:      noResp(b.Create),
+		MDestroy:     noResp(b.Destroy),
+		MSnapshot:    noResp(b.Snapshot),
+		MRollback:    noResp(b.Rollback),
+		MList:        with(b.List),
+		MGet:         with(b.Get),
+		MSet:         noResp(b.Set),
+		MInherit:     noResp(b.Inherit),
+		MKeyNeed:     with(b.KeyNeed),
+		MLoadKey:     noResp(b.LoadKey),
+		MUnloadKey:   with(b.UnloadKey),
+		MChangeKey:   noResp(b.ChangeKey),
+	}
+	return s
+}
+
+// peerAllowed is the access rule: root, or the user the daemon runs as.
+func peerAllowed(uid, self int) bool { return uid == 0 || uid == self }
+
+func decode[Req any](body io.Reader) (Req, error) {
+	var req Req
+	err := json.NewDecoder(body).Decode(&req)
+	if errors.Is(err, io.EOF) {
+		err = nil // empty body: zero request
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, Errorf(CodeInvalid, "request too large (limit %d bytes)", mbe.Limit)
+		}
+		return req, Errorf(CodeUsage, "bad request: %v", err)
+	}
+	return req, nil
+}
+
+func with[Req, Resp any](f func(context.Context, Caller, Req) (Resp, error)) handler {
+	return func(ctx context.Context, c Caller, body io.Reader) (any, error) {
+		req, err := decode[Req](body)
+		defer wipeKeys(&req)
+		if err != nil {
+			return nil, err
+		}
+		return f(ctx, c, req)
+	}
+}
+
+func noResp[Req any](f func(context.Context, Caller, Req) error) handler {
+	return with(func(ctx context.Context, c Caller, req Req) (Empty, error) {
+		return Empty{}, f(ctx, c, req)
+	})
+}
+
+func noReq(f func(context.Context, Caller) (any, error)) handler {
+	return func(ctx context.Context, c Caller, body io.Reader) (any, error) {
+		_, _ = io.Copy(io.Discard, body)
+		return f(ctx, c)
+	}
+}
+
+// wipeKeys zeroes the key material of a decoded request.
+func wipeKeys(req any) {
+	switch r := req.(type) {
+	case *PoolCreateReq:
+		clear(r.Key)
+	case *CreateReq:
+		clear(r.Key)
+	case *LoadKeyReq:
+		clear(r.Key)
+	case *ChangeKeyReq:
+		clear(r.Key)
+		clear(r.OldKey)
+	}
+}
+
+type peerKey struct{}
+
+type peer struct {
+	caller Caller
+	err    error
+}
+
+// ConnContext records the peer credentials of a new connection; it is meant
+// for http.Server.ConnContext.
+func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	caller, err := peerCred(c)
+	return context.WithValue(ctx, peerKey{}, peer{caller, err})
+}
+
+// ServeHTTP serves POST /v1/<method>. The request context must carry the
+// peer credentials put there by ConnContext; without them every call is
+// refused.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	method := strings.TrimPrefix(r.URL.Path, "/v1/")
+	p, ok := r.Context().Value(peerKey{}).(peer)
+	var result any
+	var err error
+	switch {
+	case !ok || p.err != nil || !s.allow(p.caller):
+		err = Errorf(CodePermission, "permission denied")
+	case !strings.HasPrefix(r.URL.Path, "/v1/"):
+		err = Errorf(CodeUsage, "unknown API path %q", r.URL.Path)
+	case r.Method != http.MethodPost:
+		err = Errorf(CodeUsage, "method %s not allowed, use POST", r.Method)
+	default:
+		h, found := s.methods[method]
+		if !found {
+			err = Errorf(CodeUsage, "unknown API method %q", method)
+			break
+		}
+		body := http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+		result, err = s.call(r.Context(), h, p.caller, method, body)
+	}
+	apiErr := AsError(err)
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.Int("uid", p.caller.UID),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if apiErr != nil {
+		attrs = append(attrs, slog.String("code", apiErr.Code))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "api call", attrs...)
+	writeResponse(w, result, apiErr)
+}
+
+// call runs a handler, turning a panic into an internal error.
+func (s *Server) call(ctx context.Context, h handler, c Caller, method string, body io.Reader) (result any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in API method", "method", method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			result, err = nil, Errorf(CodeInternal, "internal error in %s", method)
+		}
+	}()
+	return h(ctx, c, body)
+}
+
+type response struct {
+	Result any    `json:"result,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+func writeResponse(w http.ResponseWriter, result any, e *Error) {
+	w.Header().Set("Content-Type", "application/json")
+	status := http.StatusOK
+	if e != nil {
+		status = httpStatus(e.Code)
+		result = nil
+	} else if result == nil {
+		result = Empty{}
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(response{Result: result, Error: e})
+}
+
+func httpStatus(code string) int {
+	switch code {
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeExists, CodeBusy:
+		return http.StatusConflict
+	case CodeInvalid, CodeUsage:
+		return http.StatusBadRequest
+	case CodePermission:
+		return http.StatusForbidden
+	case CodeKey:
+		return http.StatusUnprocessableEntity
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// ListenUnix creates the API socket at path with mode 0600. A socket left
+// behind by a dead daemon is removed; if a daemon answers on path it fails
+// with "daemon already running on PATH". Anything at path that is not a
+// socket is left alone and reported.
+func ListenUnix(path string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create socket directory: %w", err)
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	// The umask may have left the socket wider than 0600 for a moment; the
+	// peer-credential check on every connection covers that window.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check socket %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket; refusing to replace it", path)
+	}
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("daemon already running on %s", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("check socket %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// ServeUnix listens on path (see ListenUnix) and serves until ctx is done,
+// then shuts down gracefully and removes the socket. It returns nil after a
+// shutdown asked for by ctx.
+func (s *Server) ServeUnix(ctx context.Context, path string) error {
+	ln, err := ListenUnix(path)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done. ln must be a Unix socket listener
+// (peer credentials are read from its connections); it is closed on return.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ConnContext:       s.ConnContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve API: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("shut down API: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"coffer/internal/api"
+	"coffer/internal/dsl"
+	"coffer/internal/pool"
+)
+
+// Options configure the daemon.
+type Options struct {
+	StateDir string
+	Socket   string
+	Logger   *slog.Logger
+	// Pool options (tests shorten the commit interval).
+	PoolOptions dsl.Options
+}
+
+// Daemon holds the open pools.
+type Daemon struct {
+	opts  Options
+	log   *slog.Logger
+	mu    sync.Mutex
+	pools map[string]*dsl.Pool
+}
+
+// cacheFile lists the imported pools and where their vdevs are.
+type cacheFile struct {
+	Pools []cachedPool `json:"pools"`
+}
+
+type cachedPool struct {
+	Name string   `json:"name"`
+	GUID uint64   `json:"guid"`
+	Dirs []string `json:"dirs"`
+}
+
+// New opens the state directory and imports the cached pools. A pool that
+// cannot be imported is logged and skipped; it does not stop the others.
+func New(opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	opts.PoolOptions.Logger = opts.Logger
+	d := &Daemon{opts: opts, log: opts.Logger, pools: map[string]*dsl.Pool{}}
+	c, err := d.readCache()
+	if err != nil {
+		return nil, err
+	}
+	for _, cp := range c.Pools {
+		found, err := pool.Scan(cp.Dirs)
+		if err != nil {
+			d.log.Error("pool not imported", "pool", cp.Name, "err", err)
+			continue
+		}
+		var f *pool.Found
+		for i := range found {
+			if found[i].GUID == cp.GUID {
+				f = &found[i]
+			}
+		}
+		if f == nil {
+			d.log.Error("pool not imported: no vdev found", "pool", cp.Name, "dirs", cp.Dirs)
+			continue
+		}
+		dp, err := dsl.Import(*f, opts.PoolOptions)
+		if err != nil {
+			d.log.Error("pool not imported", "pool", cp.Name, "err", err)
+			continue
+		}
+		d.pools[dp.Name()] = dp
+		d.log.Info("pool imported", "pool", dp.Name(), "txg", dp.Raw().Txg())
+	}
+	return d, nil
+}
+
+func (d *Daemon) cachePath() string { return filepath.Join(d.opts.StateDir, "pools.json") }
+
+func (d *Daemon) readCache() (cacheFile, error) {
+	var c cacheFile
+	b, err := os.ReadFile(d.cachePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", d.cachePath(), err)
+	}
+	return c, nil
+}
+
+// writeCache records the open pools; d.mu held.
+func (d *Daemon) writeCache() error {
+	var c cacheFile
+	names := make([]string, 0, len(d.pools))
+	for n := range d.pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		dp := d.pools[n]
+		cp := cachedPool{Name: n, GUID: dp.Raw().GUID()}
+		for _, t := range dp.Raw().Config().Tops {
+			for _, l := range t.Leaves {
+				cp.Dirs = append(cp.Dirs, l.Path)
+			}
+		}
+		c.Pools = append(c.Pools, cp)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := d.cachePath() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.cachePath())
+}
+
+// Close commits and closes every pool.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for n, dp := range d.pools {
+		if err := dp.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", n, err))
+		}
+		delete(d.pools, n)
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs the daemon until ctx is done.
+func Run(ctx context.Context, opts Options) error {
+	d, err := New(opts)
+	if err != nil {
+		return err
+	}
+	srv := api.NewServer(d, d.log)
+	d.log.Info("serving", "socket", opts.Socket)
+	serr := srv.ServeUnix(ctx, opts.Socket)
+	cerr := d.Close()
+	return errors.Join(serr, cerr)
+}
