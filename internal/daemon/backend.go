@@ -514,4 +514,3 @@ func (d *Daemon) ChangeKey(ctx context.Context, c api.Caller, req api.ChangeKeyR
 	d.log.Info("change-key", "dataset", req.Name, "uid", c.UID, "inherit", req.Inherit, "ok", err == nil)
 	return apiErr(err)
 }
-

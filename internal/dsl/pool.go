@@ -441,3 +441,43 @@ func (dp *Pool) Objset(name string) (*dmu.Objset, error) {
 	}
 	return os, nil
 }
+
+// SnapshotObjset opens a snapshot's object set, read-only. It fails when the
+// dataset's key is not loaded.
+func (dp *Pool) SnapshotObjset(name string) (*dmu.Objset, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := dp.lookup(name)
+	if s == nil || s.Type != "snapshot" {
+		return nil, errf(CodeNotFound, "cannot open '%s': snapshot does not exist", name)
+	}
+	l := dp.live[s.Parent]
+	if s.Suite != 0 && (l == nil || l.key == nil) {
+		return nil, errf(CodeKey, "cannot open '%s': encryption key not loaded", name)
+	}
+	var key = l.key
+	os, err := dmu.Open(dp.p, s.Root, dmu.Options{Key: key, KeyGUID: s.KeyGUID, Suite: crypto.Suite(s.Suite), ReadOnly: true})
+	if err != nil {
+		return nil, errf(CodeIO, "cannot open '%s': %v", name, err)
+	}
+	return os, nil
+}
+
+// NextTxg is the txg that the next commit will have; new objects record it
+// as their generation.
+func (dp *Pool) NextTxg() uint64 { return dp.p.Txg() + 1 }
+
+// Snapshots lists the snapshot names of a dataset, oldest first.
+func (dp *Pool) Snapshots(name string) []string {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range dp.snapshots(r) {
+		out = append(out, s.Name)
+	}
+	return out
+}
