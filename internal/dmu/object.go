@@ -188,13 +188,14 @@ func (o *Object) Write(p []byte, off uint64) error {
 		b, ok := o.data[blkid]
 		if !ok {
 			if in == 0 && n == bs {
-				b = make([]byte, bs)
+				b = pool.GetBuf(int(bs))
 			} else {
 				old, err := o.readBlock(blkid)
 				if err != nil {
 					return err
 				}
-				b = append([]byte(nil), old...)
+				b = pool.GetBuf(len(old))
+				copy(b, old)
 			}
 			if o.data == nil {
 				o.data = map[uint64][]byte{}

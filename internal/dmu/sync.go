@@ -109,7 +109,8 @@ func (o *Object) dirtyBlock(blkid uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := append([]byte(nil), old...)
+	b := pool.GetBuf(len(old))
+	copy(b, old)
 	if o.data == nil {
 		o.data = map[uint64][]byte{}
 	}
@@ -231,7 +232,9 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 			return e.err
 		}
 		if !e.bp.IsHole() {
-			if err := os.pool.Place(&e.bp, e.stored); err != nil {
+			err := os.pool.Place(&e.bp, e.stored)
+			pool.PutBuf(e.stored)
+			if err != nil {
 				return err
 			}
 		} else {
@@ -246,6 +249,9 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 		if err := o.setBP(0, e.blkid, e.bp); err != nil {
 			return err
 		}
+	}
+	for _, b := range o.data {
+		pool.PutBuf(b)
 	}
 	clear(o.data)
 	// Indirect levels, bottom up.

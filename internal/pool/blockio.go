@@ -59,7 +59,8 @@ func portable(t format.BlockType, data []byte) []byte {
 
 // Encode turns logical bytes into stored bytes and a pointer without an
 // address: compress, then encrypt or MAC, then checksum. It does no I/O and
-// is safe to call concurrently.
+// is safe to call concurrently. The stored bytes come from GetBuf; the
+// caller gives them back with PutBuf once written.
 func Encode(txg uint64, spec BlockSpec, data []byte) ([]byte, format.BlockPointer, error) {
 	if len(data) == 0 {
 		return nil, format.BlockPointer{}, errors.New("empty block")
@@ -72,29 +73,50 @@ func Encode(txg uint64, spec BlockSpec, data []byte) ([]byte, format.BlockPointe
 		LSize: uint32(len(data)), Type: spec.Type, Level: spec.Level, CksumAlg: format.ChecksumXXH64,
 		PhysBirth: txg, Birth: birth, Fill: spec.Fill,
 	}
-	stored := data
+	src := data // the bytes to encrypt or store
+	var cbuf []byte
 	if spec.Compress != compress.Off {
-		if c, ok := compress.Compress(spec.Compress, nil, data); ok {
-			stored = c
+		cbuf = GetBuf(len(data))
+		if c, ok := compress.Compress(spec.Compress, cbuf[:0], data); ok && len(c) <= cap(cbuf) && &c[:1][0] == &cbuf[:1][0] {
+			src = c
+			bp.Compress = uint8(spec.Compress)
+		} else if ok {
+			// The compressor returned its own buffer: keep the result anyway.
+			PutBuf(cbuf)
+			cbuf = nil
+			src = c
 			bp.Compress = uint8(spec.Compress)
 		}
 	}
-	if k := spec.Key; k != nil {
+	var stored []byte
+	if k := spec.Key; k != nil && spec.Type == format.TypeData {
 		bp.Crypt = uint8(k.Suite())
-		if spec.Type == format.TypeData {
-			ct, iv, salt, mac, err := k.Seal(crypto.PurposeData, stored, spec.AD)
-			if err != nil {
-				return nil, bp, err
-			}
-			stored, bp.IV, bp.Salt, bp.MAC = ct, iv, salt, mac
-			bp.Flags |= FlagEncrypted
-		} else {
+		out := GetBuf(len(src) + crypto.MACLen) // room for the tag the AEAD appends before it is split off
+		ct, iv, salt, mac, err := k.SealTo(out[:0], crypto.PurposeData, src, spec.AD)
+		if cbuf != nil {
+			PutBuf(cbuf)
+		}
+		if err != nil {
+			PutBuf(out)
+			return nil, bp, err
+		}
+		stored, bp.IV, bp.Salt, bp.MAC = ct, iv, salt, mac
+		bp.Flags |= FlagEncrypted
+	} else {
+		if k != nil {
+			bp.Crypt = uint8(k.Suite())
 			bp.MAC = k.MAC(spec.AD, portable(spec.Type, data))
 			bp.Flags |= FlagMAC
 		}
-	}
-	if &stored[0] == &data[0] {
-		stored = append([]byte(nil), data...)
+		if cbuf != nil && bp.Compress != 0 {
+			stored = src // lives in cbuf
+		} else {
+			if cbuf != nil {
+				PutBuf(cbuf)
+			}
+			stored = GetBuf(len(src))
+			copy(stored, src)
+		}
 	}
 	bp.PSize = uint32(len(stored))
 	bp.Checksum = checksum(stored)
@@ -107,7 +129,9 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 	if err != nil {
 		return bp, err
 	}
-	return bp, p.Place(&bp, stored)
+	err = p.Place(&bp, stored)
+	PutBuf(stored)
+	return bp, err
 }
 
 // Place allocates space for an encoded block, fills in its address and
@@ -125,10 +149,17 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 	p.mu.Unlock()
 	bp.Vdev = uint32(vi)
 	bp.Offset = off
+	// Pad to the allocation unit so that the tail of the sector holds no
+	// stale bytes (stored has room: buffers are powers of two >= 512).
 	buf := stored
 	if uint64(len(buf)) != n {
-		buf = make([]byte, n)
-		copy(buf, stored)
+		if uint64(cap(buf)) >= n {
+			buf = buf[:n]
+			clear(buf[len(stored):])
+		} else {
+			buf = make([]byte, n)
+			copy(buf, stored)
+		}
 	}
 	if err := p.tops[vi].WriteAt(buf, int64(off)); err != nil {
 		return fmt.Errorf("write block: %w", err)
