@@ -5,117 +5,41 @@ import (
 	"strings"
 
 	"coffer/internal/api"
+	"coffer/internal/props"
 )
 
-// Dataset properties the CLI knows, in the order `get all` prints them,
-// with the column header `list` uses.
-var knownProps = []struct{ name, header string }{
-	{"type", "TYPE"},
-	{"creation", "CREATION"},
-	{"used", "USED"},
-	{"available", "AVAIL"},
-	{"referenced", "REFER"},
-	{"compressratio", "RATIO"},
-	{"mounted", "MOUNTED"},
-	{"origin", "ORIGIN"},
-	{"quota", "QUOTA"},
-	{"reservation", "RESERV"},
-	{"recordsize", "RECSIZE"},
-	{"mountpoint", "MOUNTPOINT"},
-	{"canmount", "CANMOUNT"},
-	{"readonly", "RDONLY"},
-	{"compression", "COMPRESS"},
-	{"checksum", "CHECKSUM"},
-	{"atime", "ATIME"},
-	{"exec", "EXEC"},
-	{"setuid", "SETUID"},
-	{"xattr", "XATTR"},
-	{"sync", "SYNC"},
-	{"copies", "COPIES"},
-	{"volsize", "VOLSIZE"},
-	{"volblocksize", "VOLBLOCK"},
-	{"refquota", "REFQUOTA"},
-	{"refreservation", "REFRESERV"},
-	{"guid", "GUID"},
-	{"usedbysnapshots", "USEDSNAP"},
-	{"usedbydataset", "USEDDS"},
-	{"usedbychildren", "USEDCHILD"},
-	{"written", "WRITTEN"},
-	{"logicalused", "LUSED"},
-	{"logicalreferenced", "LREFER"},
-	{"createtxg", "CREATETXG"},
-	{"receive_resume_token", "RESUMETOK"},
-	{"encryption", "ENCRYPTION"},
-	{"keylocation", "KEYLOCATION"},
-	{"keyformat", "KEYFORMAT"},
-	{"pbkdf2iters", "PBKDF2ITERS"},
-	{"encryptionroot", "ENCROOT"},
-	{"keystatus", "KEYSTATUS"},
-}
-
-// propAliases are the short names zfs accepts.
-var propAliases = map[string]string{
-	"avail":     "available",
-	"refer":     "referenced",
-	"ratio":     "compressratio",
-	"reserv":    "reservation",
-	"recsize":   "recordsize",
-	"rdonly":    "readonly",
-	"compress":  "compression",
-	"volblock":  "volblocksize",
-	"refreserv": "refreservation",
-	"usedsnap":  "usedbysnapshots",
-	"usedds":    "usedbydataset",
-	"usedchild": "usedbychildren",
-	"lused":     "logicalused",
-	"lrefer":    "logicalreferenced",
-}
-
-// isUserProp reports a user property (module:name).
-func isUserProp(p string) bool { return strings.Contains(p, ":") }
-
-// canonicalProp resolves aliases; ok is false for an unknown property.
-// "name" is accepted as a column.
+// canonicalProp resolves aliases (avail, refer, compress, ...) through the
+// property table; ok is false for an unknown property. "name" is accepted
+// as a column.
 func canonicalProp(p string) (string, bool) {
-	if a, ok := propAliases[p]; ok {
-		p = a
+	d, ok := props.Lookup(p)
+	if !ok {
+		return p, false
 	}
-	if p == "name" || isUserProp(p) {
-		return p, true
-	}
-	for _, k := range knownProps {
-		if k.name == p {
-			return p, true
-		}
-	}
-	return p, false
+	return d.Name, true
 }
 
 // propHeader is a column header: NAME, USED, AVAIL, or a user property as written.
 func propHeader(p string) string {
-	if p == "name" {
-		return "NAME"
-	}
-	for _, k := range knownProps {
-		if k.name == p {
-			return k.header
-		}
-	}
-	if isUserProp(p) {
+	if props.IsUserProp(p) {
 		return p
+	}
+	if d, ok := props.Lookup(p); ok {
+		return d.Column
 	}
 	return strings.ToUpper(p)
 }
 
-// propRank orders properties for `get all`: known ones in table order,
+// propRank orders properties for `get all`: native ones in table order,
 // then the rest (user properties) by name.
 func propRank(p string) int {
-	for i, k := range knownProps {
-		if k.name == p {
+	all := props.All()
+	for i, d := range all {
+		if d.Name == p {
 			return i
 		}
 	}
-	return len(knownProps)
+	return len(all)
 }
 
 func sortProps(ps []string) {

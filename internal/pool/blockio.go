@@ -210,7 +210,7 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 		return nil, fmt.Errorf("%w: size %d, expected %d", ErrDamaged, len(b), bp.LSize)
 	}
 	if bp.Flags&FlagMAC != 0 && key != nil {
-		if key.MAC(ad, portable(bp.Type, b)) != bp.MAC {
+		if !key.VerifyMAC(bp.MAC, ad, portable(bp.Type, b)) {
 			return nil, fmt.Errorf("%w: MAC mismatch at %d:%#x", ErrDamaged, bp.Vdev, bp.Offset)
 		}
 	}
