@@ -2,7 +2,6 @@ package dmu
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,15 +11,6 @@ import (
 	"coffer/internal/pool"
 )
 
-// knownBug skips a test that demonstrates an open bug unless
-// COFFER_KNOWN_BUGS=1, so that the suite stays green for everyone while the
-// bug is open. Remove the call when the bug is fixed.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("COFFER_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (run with COFFER_KNOWN_BUGS=1): " + what)
-	}
-}
 
 // TestOpenRefusesUnauthenticatedObjset: the pointer to a dataset's object
 // set lives in the MOS, which is not authenticated. An attacker with write
@@ -30,7 +20,6 @@ func knownBug(t *testing.T, what string) {
 // (every block of an encrypted object set is authenticated), never return
 // the attacker's plaintext as the dataset's contents (SPEC §3).
 func TestOpenRefusesUnauthenticatedObjset(t *testing.T) {
-	knownBug(t, "pool.Decode trusts the pointer's flags: unprotected blocks pass when a key is given")
 	dir := t.TempDir()
 	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{filepath.Join(dir, "v0")}}}, false, []byte("{}"))
 	if err != nil {

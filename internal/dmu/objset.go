@@ -95,9 +95,12 @@ func Open(p *pool.Pool, root format.BlockPointer, o Options) (*Objset, error) {
 		return nil, err
 	}
 	if o.Key == nil {
+		if o.Suite != crypto.Off && (hdr.KeyGUID != o.KeyGUID || crypto.Suite(hdr.Crypt) != o.Suite) {
+			return nil, fmt.Errorf("object set: %w: header does not match the dataset's key", format.ErrCorrupt)
+		}
 		o.KeyGUID, o.Suite = hdr.KeyGUID, crypto.Suite(hdr.Crypt)
-	} else if hdr.KeyGUID != o.Key.GUID() {
-		return nil, fmt.Errorf("object set belongs to key %016x, not %016x", hdr.KeyGUID, o.Key.GUID())
+	} else if hdr.KeyGUID != o.Key.GUID() || crypto.Suite(hdr.Crypt) != o.Key.Suite() {
+		return nil, fmt.Errorf("object set: %w: header does not match the dataset's key", format.ErrCorrupt)
 	}
 	os := newObjset(p, o)
 	os.kind = hdr.Kind

@@ -176,11 +176,21 @@ func (bp *BlockPointer) Portable(b []byte) {
 	MakePortable(b)
 }
 
-// MakePortable zeroes the physical fields of an encoded block pointer in place.
+// MakePortable zeroes the physical fields of an encoded block pointer in
+// place: vdev, offset and physical birth always; for a structural block
+// (indirect, dnode, objset) also its stored size and checksum, because its
+// stored bytes hold its children's physical addresses and change when the
+// tree is copied to another pool. A structural block stays authenticated by
+// its own keyed MAC, which the portable form keeps.
 func MakePortable(b []byte) {
 	clear(b[0:4])
 	clear(b[8:16])
 	clear(b[32:40])
+	switch BlockType(b[20]) {
+	case TypeIndirect, TypeDnode, TypeObjset:
+		clear(b[4:8])   // psize
+		clear(b[56:72]) // checksum
+	}
 }
 
 func (bp BlockPointer) String() string {

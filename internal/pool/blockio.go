@@ -189,6 +189,17 @@ func (p *Pool) ReadStored(bp *format.BlockPointer) ([]byte, error) {
 // decrypting with key. Structural blocks of encrypted datasets decode
 // without a key (their MAC is then not checked); data blocks need the key.
 func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	if key != nil {
+		// With a key, every block must be protected by it: a block without
+		// the flag its type requires, or of another suite, is forged.
+		want := uint8(FlagMAC)
+		if bp.Type == format.TypeData {
+			want = FlagEncrypted
+		}
+		if bp.Flags&(FlagEncrypted|FlagMAC) != want || bp.Crypt != uint8(key.Suite()) {
+			return nil, fmt.Errorf("%w: unprotected block in an encrypted dataset at %d:%#x", ErrDamaged, bp.Vdev, bp.Offset)
+		}
+	}
 	b := stored
 	if bp.Flags&FlagEncrypted != 0 {
 		if key == nil {

@@ -1,7 +1,6 @@
 package pool_test
 
 import (
-	"os"
 	"testing"
 
 	"coffer/internal/compress"
@@ -13,14 +12,11 @@ import (
 // block of an encrypted dataset, which is always stored with FlagEncrypted
 // (data) or FlagMAC (structural). A pointer that carries neither flag (or a
 // suite other than the key's) cannot be authenticated and must be refused;
-// today Decode returns the stored bytes as if they were authentic. Pointers
+// Decode once returned the stored bytes as if they were authentic. Pointers
 // to object-set headers live in the unauthenticated MOS, so an attacker with
 // write access to the vdevs can plant such a pointer (see
 // dmu.TestOpenRefusesUnauthenticatedObjset for the end-to-end effect).
 func TestDecodeWithKeyRefusesUnprotectedBlock(t *testing.T) {
-	if os.Getenv("COFFER_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (run with COFFER_KNOWN_BUGS=1): pool.Decode trusts the pointer's flags when a key is given")
-	}
 	k := katKey(t)
 	for _, typ := range []format.BlockType{format.TypeData, format.TypeIndirect, format.TypeDnode, format.TypeObjset} {
 		data := katData()

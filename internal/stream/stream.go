@@ -1,0 +1,402 @@
+// Package stream encodes and decodes send streams (docs/design/stream-format.md).
+// It is pure: it reads and writes byte streams and knows nothing of pools.
+//
+// The Reader verifies every record's checksum and sequence number and, at
+// END, the record count and the SHA-256 of the whole stream; it never
+// panics on any input.
+package stream
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+const (
+	magic      = 0x52534643 // "CFSR"
+	Version    = 1
+	headerSize = 32
+	MaxPayload = 32 << 20
+)
+
+// Type is a record type. Values are frozen.
+type Type uint16
+
+const (
+	TBegin      Type = 1
+	TBlock      Type = 2
+	TObject     Type = 3
+	TFreeObject Type = 4
+	TWrite      Type = 5
+	TFree       Type = 6
+	TEnd        Type = 7
+)
+
+var (
+	ErrCorrupt   = errors.New("stream is corrupt")
+	ErrTruncated = errors.New("stream is truncated")
+)
+
+// Crypt is the key information of a raw stream of an encrypted dataset.
+type Crypt struct {
+	Suite     uint8  `json:"suite"`
+	KeyGUID   uint64 `json:"key_guid"`
+	Wrapped   []byte `json:"wrapped"`
+	KeyFormat string `json:"keyformat"`
+	KDF       uint8  `json:"kdf,omitempty"`
+	Salt      []byte `json:"salt,omitempty"`
+	Iters     uint32 `json:"iters,omitempty"`
+	Memory    uint32 `json:"memory_kib,omitempty"`
+	Threads   uint8  `json:"threads,omitempty"`
+}
+
+// Begin is the first record.
+type Begin struct {
+	Version   int               `json:"version"`
+	Kind      string            `json:"kind"` // full, incremental
+	Raw       bool              `json:"raw"`
+	Type      string            `json:"type"` // filesystem, volume
+	Name      string            `json:"name"`
+	GUID      uint64            `json:"guid"`
+	CreateTxg uint64            `json:"createtxg"`
+	Creation  int64             `json:"creation"`
+	FromGUID  uint64            `json:"from_guid,omitempty"`
+	FromName  string            `json:"from_name,omitempty"`
+	Props     map[string]string `json:"props,omitempty"`
+	Volsize   uint64            `json:"volsize,omitempty"`
+	Crypt     *Crypt            `json:"crypt,omitempty"`
+}
+
+// Pos is where a raw block sits in an object set's tree.
+type Pos struct {
+	Header bool // the object-set header (Obj, Level, BlkID are 0)
+	Obj    uint64
+	Level  uint8
+	BlkID  uint64
+}
+
+const posSize = 18
+
+func (p Pos) put(b []byte) {
+	if !p.Header {
+		b[0] = 1
+	}
+	binary.LittleEndian.PutUint64(b[1:], p.Obj)
+	b[9] = p.Level
+	binary.LittleEndian.PutUint64(b[10:], p.BlkID)
+}
+
+func (p *Pos) get(b []byte) error {
+	if b[0] > 1 {
+		return fmt.Errorf("%w: bad position kind %d", ErrCorrupt, b[0])
+	}
+	*p = Pos{Header: b[0] == 0, Obj: binary.LittleEndian.Uint64(b[1:]), Level: b[9], BlkID: binary.LittleEndian.Uint64(b[10:])}
+	return nil
+}
+
+// Block is a raw block: its position, its portable block pointer (128
+// bytes, physical fields zero) and its stored bytes.
+type Block struct {
+	Pos  Pos
+	BP   [128]byte
+	Data []byte
+}
+
+// Object describes an object in a plaintext stream.
+type Object struct {
+	Obj      uint64
+	Type     uint8
+	BlkSz    uint32
+	MaxBlkID uint64
+	Bonus    []byte
+}
+
+// FreeObject says an object was freed.
+type FreeObject struct{ Obj uint64 }
+
+// Write is one level-0 block of an object, in plaintext.
+type Write struct {
+	Obj   uint64
+	BlkID uint64
+	Data  []byte
+}
+
+// Free says blocks [First, End) of an object became holes.
+type Free struct{ Obj, First, End uint64 }
+
+// Writer writes a stream.
+type Writer struct {
+	w     io.Writer
+	seq   uint64
+	sum   hash.Hash
+	n     int64
+	err   error
+	begun bool
+}
+
+// NewWriter returns a writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w, sum: sha256.New()} }
+
+// Written is the number of bytes written so far.
+func (w *Writer) Written() int64 { return w.n }
+
+func (w *Writer) record(t Type, payload ...[]byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	var n int
+	for _, p := range payload {
+		n += len(p)
+	}
+	if n > MaxPayload {
+		w.err = fmt.Errorf("record of %d bytes is too large", n)
+		return w.err
+	}
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint32(h[0:], magic)
+	binary.LittleEndian.PutUint16(h[4:], Version)
+	binary.LittleEndian.PutUint16(h[6:], uint16(t))
+	binary.LittleEndian.PutUint64(h[8:], w.seq)
+	binary.LittleEndian.PutUint32(h[16:], uint32(n))
+	d := xxhash.New()
+	d.Write(h[:24])
+	for _, p := range payload {
+		d.Write(p)
+	}
+	binary.LittleEndian.PutUint64(h[24:], d.Sum64())
+	w.seq++
+	if t != TEnd {
+		w.sum.Write(h[:])
+		for _, p := range payload {
+			w.sum.Write(p)
+		}
+	}
+	if _, err := w.w.Write(h[:]); err != nil {
+		w.err = err
+		return err
+	}
+	w.n += headerSize
+	for _, p := range payload {
+		if _, err := w.w.Write(p); err != nil {
+			w.err = err
+			return err
+		}
+		w.n += int64(len(p))
+	}
+	return nil
+}
+
+// Begin writes the BEGIN record.
+func (w *Writer) Begin(b Begin) error {
+	b.Version = Version
+	j, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	w.begun = true
+	return w.record(TBegin, j)
+}
+
+// Block writes a raw block.
+func (w *Writer) Block(b Block) error {
+	var hdr [posSize + 128]byte
+	b.Pos.put(hdr[:])
+	copy(hdr[posSize:], b.BP[:])
+	return w.record(TBlock, hdr[:], b.Data)
+}
+
+// Object writes an OBJECT record.
+func (w *Writer) Object(o Object) error {
+	b := make([]byte, 26+len(o.Bonus))
+	binary.LittleEndian.PutUint64(b[0:], o.Obj)
+	b[8] = o.Type
+	binary.LittleEndian.PutUint32(b[12:], o.BlkSz)
+	binary.LittleEndian.PutUint64(b[16:], o.MaxBlkID)
+	binary.LittleEndian.PutUint16(b[24:], uint16(len(o.Bonus)))
+	copy(b[26:], o.Bonus)
+	return w.record(TObject, b)
+}
+
+// FreeObject writes a FREEOBJECT record.
+func (w *Writer) FreeObject(f FreeObject) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], f.Obj)
+	return w.record(TFreeObject, b[:])
+}
+
+// Write writes a WRITE record.
+func (w *Writer) Write(x Write) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:], x.Obj)
+	binary.LittleEndian.PutUint64(b[8:], x.BlkID)
+	return w.record(TWrite, b[:], x.Data)
+}
+
+// Free writes a FREE record.
+func (w *Writer) Free(f Free) error {
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], f.Obj)
+	binary.LittleEndian.PutUint64(b[8:], f.First)
+	binary.LittleEndian.PutUint64(b[16:], f.End)
+	return w.record(TFree, b[:])
+}
+
+// End writes the END record: the count of records before it and the
+// SHA-256 of every byte before it.
+func (w *Writer) End() error {
+	var b [40]byte
+	binary.LittleEndian.PutUint64(b[0:], w.seq)
+	copy(b[8:], w.sum.Sum(nil))
+	return w.record(TEnd, b[:])
+}
+
+// Record is one decoded record: *Begin, *Block, *Object, *FreeObject,
+// *Write, *Free. The END record is checked by the reader and not returned.
+type Record any
+
+// Reader reads and verifies a stream.
+type Reader struct {
+	r    io.Reader
+	seq  uint64
+	sum  hash.Hash
+	n    int64
+	done bool
+	buf  []byte
+}
+
+// NewReader returns a reader on r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r, sum: sha256.New()} }
+
+// BytesRead is the number of bytes consumed so far.
+func (r *Reader) BytesRead() int64 { return r.n }
+
+// Next returns the next record, or io.EOF after a verified END. Any damage
+// is ErrCorrupt or ErrTruncated, with the record number.
+func (r *Reader) Next() (Record, error) {
+	if r.done {
+		return nil, io.EOF
+	}
+	var h [headerSize]byte
+	if _, err := io.ReadFull(r.r, h[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w (no end record after record %d)", ErrTruncated, r.seq)
+		}
+		return nil, err
+	}
+	le := binary.LittleEndian
+	switch {
+	case le.Uint32(h[0:]) != magic:
+		return nil, fmt.Errorf("%w: record %d: bad magic (not a coffer stream?)", ErrCorrupt, r.seq)
+	case le.Uint16(h[4:]) != Version:
+		return nil, fmt.Errorf("%w: record %d: unsupported stream version %d", ErrCorrupt, r.seq, le.Uint16(h[4:]))
+	case le.Uint64(h[8:]) != r.seq:
+		return nil, fmt.Errorf("%w: record %d: out of order (sequence number %d)", ErrCorrupt, r.seq, le.Uint64(h[8:]))
+	}
+	n := le.Uint32(h[16:])
+	if n > MaxPayload {
+		return nil, fmt.Errorf("%w: record %d: length %d", ErrCorrupt, r.seq, n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r.r, payload); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w (inside record %d)", ErrTruncated, r.seq)
+		}
+		return nil, err
+	}
+	d := xxhash.New()
+	d.Write(h[:24])
+	d.Write(payload)
+	if d.Sum64() != le.Uint64(h[24:]) {
+		return nil, fmt.Errorf("%w: record %d: checksum mismatch", ErrCorrupt, r.seq)
+	}
+	t := Type(le.Uint16(h[6:]))
+	seq := r.seq
+	r.seq++
+	r.n += int64(headerSize) + int64(n)
+	if t == TEnd {
+		if len(payload) != 40 {
+			return nil, fmt.Errorf("%w: end record: length %d", ErrCorrupt, len(payload))
+		}
+		if le.Uint64(payload[0:]) != seq {
+			return nil, fmt.Errorf("%w: end record: %d records expected, %d read", ErrCorrupt, le.Uint64(payload[0:]), seq)
+		}
+		if string(payload[8:]) != string(r.sum.Sum(nil)) {
+			return nil, fmt.Errorf("%w: whole-stream checksum mismatch", ErrCorrupt)
+		}
+		r.done = true
+		return nil, io.EOF
+	}
+	r.sum.Write(h[:])
+	r.sum.Write(payload)
+	if (seq == 0) != (t == TBegin) {
+		return nil, fmt.Errorf("%w: record %d: unexpected %s record", ErrCorrupt, seq, t)
+	}
+	bad := func(what string) error { return fmt.Errorf("%w: record %d: bad %s record", ErrCorrupt, seq, what) }
+	switch t {
+	case TBegin:
+		var b Begin
+		if err := json.Unmarshal(payload, &b); err != nil || b.Version != Version {
+			return nil, bad("begin")
+		}
+		return &b, nil
+	case TBlock:
+		if len(payload) < posSize+128 {
+			return nil, bad("block")
+		}
+		var b Block
+		if err := b.Pos.get(payload); err != nil {
+			return nil, err
+		}
+		copy(b.BP[:], payload[posSize:])
+		b.Data = payload[posSize+128:]
+		return &b, nil
+	case TObject:
+		if len(payload) < 26 || int(le.Uint16(payload[24:]))+26 != len(payload) {
+			return nil, bad("object")
+		}
+		return &Object{Obj: le.Uint64(payload[0:]), Type: payload[8], BlkSz: le.Uint32(payload[12:]),
+			MaxBlkID: le.Uint64(payload[16:]), Bonus: payload[26:]}, nil
+	case TFreeObject:
+		if len(payload) != 8 {
+			return nil, bad("freeobject")
+		}
+		return &FreeObject{Obj: le.Uint64(payload)}, nil
+	case TWrite:
+		if len(payload) < 16 {
+			return nil, bad("write")
+		}
+		return &Write{Obj: le.Uint64(payload[0:]), BlkID: le.Uint64(payload[8:]), Data: payload[16:]}, nil
+	case TFree:
+		if len(payload) != 24 {
+			return nil, bad("free")
+		}
+		return &Free{Obj: le.Uint64(payload[0:]), First: le.Uint64(payload[8:]), End: le.Uint64(payload[16:])}, nil
+	}
+	return nil, fmt.Errorf("%w: record %d: unknown type %d", ErrCorrupt, seq, t)
+}
+
+func (t Type) String() string {
+	switch t {
+	case TBegin:
+		return "begin"
+	case TBlock:
+		return "block"
+	case TObject:
+		return "object"
+	case TFreeObject:
+		return "freeobject"
+	case TWrite:
+		return "write"
+	case TFree:
+		return "free"
+	case TEnd:
+		return "end"
+	}
+	return fmt.Sprintf("type(%d)", uint16(t))
+}
