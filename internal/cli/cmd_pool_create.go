@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -46,7 +47,11 @@ func runPoolCreate(ctx context.Context, a *app, opts poolCreateOptions, args []s
 	}
 	vdevs, err := parseVdevs(args[1:], opts.force)
 	if err != nil {
-		return err
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return fmt.Errorf("cannot create '%s': %w", args[0], err)
 	}
 	req := api.PoolCreateReq{Name: args[0], Vdevs: vdevs, Props: props, Force: opts.force}
 	if format, ok := needsNewKey(props); ok {
@@ -93,7 +98,8 @@ func parseVdevs(args []string, force bool) ([]api.VdevSpec, error) {
 		}
 	}
 	if singles > 0 && mirrors > 0 && !force {
-		return nil, fmt.Errorf("invalid vdev specification\nuse '-f' to override the following errors:\nmismatched replication level: both single and mirror vdevs are present")
+		// One line (docs/cli.md "Error format"), where zpool prints three.
+		return nil, errors.New("invalid vdev specification: mismatched replication level: both single and mirror vdevs are present (use -f to override)")
 	}
 	return vdevs, nil
 }

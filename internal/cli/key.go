@@ -117,6 +117,12 @@ func (k *keyReader) fromStdin(format string) ([]byte, error) {
 	default:
 		key, err = k.take(func(b []byte) (int, int) {
 			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				// A CRLF line end is not part of the key either, as in
+				// key files (keysrc.Parse): the same bytes piped or at a
+				// file:// location give the same key.
+				if i > 0 && b[i-1] == '\r' {
+					return i - 1, i + 1
+				}
 				return i, i + 1
 			}
 			return -1, 0

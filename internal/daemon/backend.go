@@ -121,7 +121,7 @@ func (d *Daemon) PoolStatus(ctx context.Context, c api.Caller, req api.PoolNameR
 			st.Vdevs = append(st.Vdevs, vdevStatus(t))
 		}
 		si := p.ScrubInfo()
-		st.Scrub = api.ScrubStatus{State: si.State, Examined: si.Examined, Errors: si.Errors, Repaired: si.Repaired, Unrecover: si.Unrecover}
+		st.Scrub = api.ScrubStatus{State: si.State, Examined: si.Examined, Total: si.Total, Errors: si.Errors, Repaired: si.Repaired, Unrecover: si.Unrecover}
 		if !si.Start.IsZero() {
 			st.Scrub.Start = si.Start.Unix()
 		}
@@ -221,6 +221,9 @@ func (d *Daemon) PoolExport(ctx context.Context, c api.Caller, req api.PoolNameR
 	if err != nil {
 		return err
 	}
+	if err := d.unmountUnder(req.Name, false); err != nil { // mount.go
+		return err
+	}
 	if err := dp.Export(); err != nil {
 		return apiErr(err)
 	}
@@ -233,6 +236,9 @@ func (d *Daemon) PoolDestroy(ctx context.Context, c api.Caller, req api.PoolName
 	defer d.mu.Unlock()
 	dp, err := d.takePool(req.Name)
 	if err != nil {
+		return err
+	}
+	if err := d.unmountUnder(req.Name, true); err != nil { // mount.go: zpool destroy forces
 		return err
 	}
 	if err := dp.DestroyPool(); err != nil {
@@ -279,6 +285,11 @@ func (d *Daemon) Destroy(ctx context.Context, c api.Caller, req api.DestroyReq) 
 	if err != nil {
 		return err
 	}
+	if !req.DryRun && !strings.Contains(req.Name, "@") { // mount.go: zfs destroy unmounts first
+		if err := d.unmountUnder(req.Name, req.Force); err != nil {
+			return err
+		}
+	}
 	_, err = dp.Destroy(req.Name, dsl.DestroyOpts{Recursive: req.Recursive, Force: req.Force, DryRun: req.DryRun})
 	return apiErr(err)
 }
@@ -307,7 +318,10 @@ func (d *Daemon) Rollback(ctx context.Context, c api.Caller, req api.RollbackReq
 	if err != nil {
 		return api.NotFound("cannot open '%s': snapshot does not exist", req.Snapshot)
 	}
-	return apiErr(dp.Rollback(req.Snapshot, req.DestroyLater))
+	ds, _, _ := strings.Cut(req.Snapshot, "@")
+	return d.aroundRemount(dp, ds, func() error { // mount.go: remount on the rolled-back state
+		return apiErr(dp.Rollback(req.Snapshot, req.DestroyLater))
+	})
 }
 
 func parseTypes(ts []string) (props.Type, error) {
@@ -379,6 +393,12 @@ func (d *Daemon) rows(names []string, recursive bool, depth int, types []string,
 		}
 		for _, r := range rows {
 			row := api.DatasetRow{Name: r.Name, Type: r.Type, Props: map[string]api.PropValue{}}
+			if v, ok := r.Props["mounted"]; ok { // mount.go: the daemon knows what is mounted
+				if m, ok := d.mountedValue(r.Name); ok {
+					v.Stored = m
+					r.Props["mounted"] = v
+				}
+			}
 			for name, v := range r.Props {
 				def, _ := props.Lookup(name)
 				row.Props[name] = api.PropValue{Value: def.Display(v.Stored, false), Exact: def.Display(v.Stored, true), Source: v.Source}
@@ -479,6 +499,9 @@ func (d *Daemon) LoadKey(ctx context.Context, c api.Caller, req api.LoadKeyReq) 
 	start := time.Now()
 	err = dp.LoadKey(req.Name, req.NoOp, req.Location, req.Key)
 	d.log.Info("load-key", "dataset", req.Name, "uid", c.UID, "noop", req.NoOp, "ok", err == nil, "took", time.Since(start))
+	if err == nil {
+		d.autoMountAfterLoadKey(req) // mount.go
+	}
 	return apiErr(err)
 }
 

@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"context"
+	"maps"
 	"errors"
 	"fmt"
 	"strconv"
@@ -60,6 +61,9 @@ func (dp *Pool) Create(ctx context.Context, name string, o CreateOpts) error {
 		return errf(CodeNotFound, "cannot create '%s': no such pool '%s'", name, pool)
 	}
 	if dp.lookup(name) != nil {
+		if o.Parents {
+			return nil // zfs create -p: "completes successfully" when it exists
+		}
 		return errf(CodeExists, "cannot create '%s': dataset already exists", name)
 	}
 	parentName := props.Parent(name)
@@ -87,7 +91,21 @@ func (dp *Pool) Create(ctx context.Context, name string, o CreateOpts) error {
 		}
 		plans = append(plans, pl)
 	}
-	pl, err := dp.planCreateUnder(name, typ, o.Volsize, o.Props, o.Key, plans)
+	p := o.Props
+	if o.Volume && !o.Sparse {
+		if _, set := p["refreservation"]; !set {
+			p = maps.Clone(p)
+			if p == nil {
+				p = map[string]string{}
+			}
+			vs := o.Volsize
+			if v, ok := p["volsize"]; ok {
+				vs, _ = props.ParseSize(v)
+			}
+			p["refreservation"] = strconv.FormatUint(vs, 10)
+		}
+	}
+	pl, err := dp.planCreateUnder(name, typ, o.Volsize, p, o.Key, plans)
 	if err != nil {
 		for _, p := range plans {
 			p.wipe()

@@ -341,16 +341,20 @@ type acct struct {
 func (a *acct) Born(bp *format.BlockPointer) {
 	n := pool.ASize(bp)
 	a.r.Referenced += n
-	a.r.RefLogical += uint64(bp.LSize)
-	a.r.RefPhys += uint64(bp.PSize)
+	if bp.Type == format.TypeData { // compressratio describes user data
+		a.r.RefLogical += uint64(bp.LSize)
+		a.r.RefPhys += uint64(bp.PSize)
+	}
 	a.r.Written += n
 }
 
 func (a *acct) Killed(bp *format.BlockPointer) {
 	n := pool.ASize(bp)
 	a.r.Referenced -= min(n, a.r.Referenced)
-	a.r.RefLogical -= min(uint64(bp.LSize), a.r.RefLogical)
-	a.r.RefPhys -= min(uint64(bp.PSize), a.r.RefPhys)
+	if bp.Type == format.TypeData {
+		a.r.RefLogical -= min(uint64(bp.LSize), a.r.RefLogical)
+		a.r.RefPhys -= min(uint64(bp.PSize), a.r.RefPhys)
+	}
 	if bp.PhysBirth > a.r.PrevSnapTxg {
 		a.r.Written -= min(n, a.r.Written)
 		a.dp.p.Free(bp)

@@ -125,7 +125,9 @@ func (dp *Pool) value(r *dsRec, name string) (PropValue, bool) {
 	case "usedbydataset":
 		return u(r.Referenced)
 	case "usedbychildren":
-		return u(dp.used(r) - r.Referenced - r.UsedBySnaps)
+		return u(dp.used(r) - r.Referenced - r.UsedBySnaps - dp.usedByRefres(r))
+	case "usedbyrefreservation":
+		return u(dp.usedByRefres(r))
 	case "available":
 		return u(dp.p.Space().Free)
 	case "referenced":
@@ -163,7 +165,7 @@ func (dp *Pool) value(r *dsRec, name string) (PropValue, bool) {
 		return PropValue{dp.nameOf(o.EncRoot), SrcNone}, true
 	case "keystatus":
 		if o.Suite == 0 {
-			return PropValue{"", SrcNone}, true
+			return PropValue{"none", SrcNone}, true
 		}
 		if l := dp.live[o.ID]; l != nil && l.key != nil {
 			return PropValue{"available", SrcNone}, true
@@ -209,9 +211,10 @@ func (dp *Pool) keyProp(r *dsRec, name string) PropValue {
 	return PropValue{"", SrcNone}
 }
 
-// used is a dataset's space with its snapshots and children.
+// used is a dataset's space with its snapshots, children and the
+// unfulfilled part of its refreservation.
 func (dp *Pool) used(r *dsRec) uint64 {
-	n := r.Referenced + r.UsedBySnaps
+	n := r.Referenced + r.UsedBySnaps + dp.usedByRefres(r)
 	for _, c := range dp.children(r) {
 		n += dp.used(c)
 	}
@@ -410,7 +413,7 @@ func (dp *Pool) List(o ListOpts) ([]Row, error) {
 				return
 			}
 			seen[r.ID] = true
-			if ptypeOf(r)&o.Types != 0 || (len(o.Names) > 0 && depth == 0 && n == r.Name) {
+			if ptypeOf(r)&o.Types != 0 {
 				rows = append(rows, dp.row(r, o.Props))
 			}
 			if r.Type == "snapshot" || !o.Recursive || (o.Depth > 0 && depth >= o.Depth) {
@@ -462,4 +465,18 @@ func (dp *Pool) row(r *dsRec, want []string) Row {
 		}
 	}
 	return row
+}
+
+// usedByRefres is the part of a dataset's refreservation its data does not
+// use yet.
+func (dp *Pool) usedByRefres(r *dsRec) uint64 {
+	if r.Type == "snapshot" {
+		return 0
+	}
+	v, _ := dp.prop(r, "refreservation")
+	n, _ := strconv.ParseUint(v, 10, 64)
+	if n > r.Referenced {
+		return n - r.Referenced
+	}
+	return 0
 }

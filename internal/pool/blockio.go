@@ -240,3 +240,33 @@ func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []b
 	}
 	return out, err
 }
+
+// Reencode stores new logical bytes for a structural block that keeps its
+// identity (type, level, births, MAC, IV, salt, compression algorithm): a
+// raw receive uses it after rewriting the block's child addresses. It
+// needs no key: the MAC covers only the portable form, which is unchanged.
+func Reencode(bp *format.BlockPointer, logical []byte) ([]byte, error) {
+	if len(logical) != int(bp.LSize) {
+		return nil, fmt.Errorf("%w: logical size %d, pointer says %d", ErrDamaged, len(logical), bp.LSize)
+	}
+	var stored []byte
+	if alg := compress.Alg(bp.Compress); alg != compress.Off {
+		c, ok := compress.Compress(alg, GetBuf(len(logical))[:0], logical)
+		if !ok {
+			// Stored uncompressed now; the algorithm is not part of what
+			// the MAC covers for the block itself, only for its parent, so
+			// keep the block compressed whenever possible and else refuse.
+			return nil, fmt.Errorf("%w: block no longer compresses", ErrDamaged)
+		}
+		stored = c
+	} else {
+		stored = GetBuf(len(logical))
+		copy(stored, logical)
+	}
+	bp.PSize = uint32(len(stored))
+	bp.Checksum = checksum(stored)
+	return stored, nil
+}
+
+// Checksum is the checksum of stored bytes as block pointers record it.
+func Checksum(stored []byte) [16]byte { return checksum(stored) }

@@ -412,11 +412,40 @@ func (p *Pool) Space() Space {
 	return s
 }
 
-// Status reports the vdev tree.
+// Status reports the vdev tree. Leaves of the configuration that were not
+// found at import show as UNAVAIL and make their top-level vdev DEGRADED.
 func (p *Pool) Status() []vdev.Status {
 	var out []vdev.Status
-	for _, t := range p.tops {
-		out = append(out, t.Status())
+	for i, t := range p.tops {
+		st := t.Status()
+		if missing := p.missingLeaves(i, t); len(missing) > 0 {
+			if !t.Mirror() {
+				// A single vdev that is present has no missing leaf.
+				out = append(out, st)
+				continue
+			}
+			for _, m := range missing {
+				st.Children = append(st.Children, vdev.Status{Name: m, State: "UNAVAIL"})
+			}
+			if st.State == "ONLINE" {
+				st.State = "DEGRADED"
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (p *Pool) missingLeaves(i int, t *vdev.Top) []string {
+	have := map[uint64]bool{}
+	for _, l := range t.Leaves() {
+		have[l.Label().GUID] = true
+	}
+	var out []string
+	for _, lc := range p.cfg.Tops[i].Leaves {
+		if !have[lc.GUID] {
+			out = append(out, lc.Path)
+		}
 	}
 	return out
 }

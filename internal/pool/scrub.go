@@ -14,6 +14,7 @@ type ScrubState struct {
 	Start     time.Time
 	End       time.Time
 	Examined  uint64
+	Total     uint64
 	Errors    uint64
 	Repaired  uint64
 	Unrecover uint64
@@ -21,9 +22,9 @@ type ScrubState struct {
 
 // ScrubSnapshot is a copy of the scrub progress.
 type ScrubSnapshot struct {
-	State                                 string
-	Start, End                            time.Time
-	Examined, Errors, Repaired, Unrecover uint64
+	State                                        string
+	Start, End                                   time.Time
+	Examined, Total, Errors, Repaired, Unrecover uint64
 }
 
 // ScrubInfo returns the scrub progress.
@@ -35,7 +36,7 @@ func (p *Pool) ScrubInfo() ScrubSnapshot {
 	if st == "" {
 		st = "none"
 	}
-	return ScrubSnapshot{st, s.Start, s.End, s.Examined, s.Errors, s.Repaired, s.Unrecover}
+	return ScrubSnapshot{st, s.Start, s.End, s.Examined, s.Total, s.Errors, s.Repaired, s.Unrecover}
 }
 
 // ScrubBegin resets the scrub counters.
@@ -44,6 +45,10 @@ func (p *Pool) ScrubBegin() {
 	s.mu.Lock()
 	s.State, s.Start, s.End = "scanning", time.Now(), time.Time{}
 	s.Examined, s.Errors, s.Repaired, s.Unrecover = 0, 0, 0, 0
+	s.mu.Unlock()
+	total := p.AllocatedBytes()
+	s.mu.Lock()
+	s.Total = total
 	s.mu.Unlock()
 }
 
