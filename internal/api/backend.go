@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Caller identifies the process on the other end of the socket, from the
@@ -48,6 +49,23 @@ type Backend interface {
 	LoadKey(ctx context.Context, caller Caller, req LoadKeyReq) error
 	UnloadKey(ctx context.Context, caller Caller, req UnloadKeyReq) (UnloadKeyResp, error)
 	ChangeKey(ctx context.Context, caller Caller, req ChangeKeyReq) error
+
+	// SendEstimate sizes the stream Send would write for req, without
+	// writing it, and names any warning the user must see.
+	SendEstimate(ctx context.Context, caller Caller, req SendReq) (SendEstimate, error)
+	// Send writes the whole stream of req to w and returns when it is
+	// written (w is not safe for concurrent use). An error returned before
+	// the first byte reaches the client as an ordinary error; after it, in
+	// a trailer: the stream the receiver got is then incomplete. A failed
+	// write to w means the client went away; return it.
+	Send(ctx context.Context, caller Caller, req SendReq, w io.Writer) error
+	// Receive reads a stream from r and receives it as req says. r ends at
+	// the end of the stream the client sent; it does not have to be read to
+	// its end after an error.
+	Receive(ctx context.Context, caller Caller, req ReceiveReq, r io.Reader) (ReceiveResp, error)
+	// ReceiveAbort discards the saved state of an interrupted resumable
+	// receive into req.Target (`receive -A`).
+	ReceiveAbort(ctx context.Context, caller Caller, req ReceiveAbortReq) error
 }
 
 // Errorf returns an *Error with the given code and a formatted message. The

@@ -73,6 +73,12 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
 		return c.connectError(ctx, err)
 	}
 	defer hresp.Body.Close()
+	return c.decodeResponse(method, hresp, resp)
+}
+
+// decodeResponse decodes a JSON response envelope into resp (nil to ignore
+// the result); an error the daemon reported is returned as an *Error.
+func (c *Client) decodeResponse(method string, hresp *http.Response, resp any) error {
 	var env struct {
 		Result json.RawMessage `json:"result"`
 		Error  *Error          `json:"error"`

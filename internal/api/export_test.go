@@ -6,3 +6,5 @@ package api
 func SetAllow(s *Server, allow func(Caller) bool) { s.allow = allow }
 
 var PeerAllowed = peerAllowed
+
+var ASCIIJSON = asciiJSON

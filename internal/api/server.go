@@ -25,6 +25,7 @@ type Server struct {
 	backend Backend
 	log     *slog.Logger
 	methods map[string]handler
+	streams map[string]streamHandler // send, receive: see send.go
 	// allow decides whether a peer may call; default: uid 0 or our own uid.
 	allow func(Caller) bool
 }
@@ -63,7 +64,11 @@ func NewServer(b Backend, logger *slog.Logger) *Server {
 		MLoadKey:     noResp(b.LoadKey),
 		MUnloadKey:   with(b.UnloadKey),
 		MChangeKey:   noResp(b.ChangeKey),
+
+		MSendEstimate: with(b.SendEstimate),
+		MReceiveAbort: noResp(b.ReceiveAbort),
 	}
+	s.streams = s.streamHandlers()
 	return s
 }
 
@@ -156,6 +161,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodPost:
 		err = Errorf(CodeUsage, "method %s not allowed, use POST", r.Method)
 	default:
+		if sh, found := s.streams[method]; found {
+			n, serr := sh(w, r, p.caller)
+			s.logCall(r.Context(), method, p.caller, start, AsError(serr), true, n)
+			return
+		}
 		h, found := s.methods[method]
 		if !found {
 			err = Errorf(CodeUsage, "unknown API method %q", method)
@@ -165,15 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result, err = s.call(r.Context(), h, p.caller, method, body)
 	}
 	apiErr := AsError(err)
-	attrs := []slog.Attr{
-		slog.String("method", method),
-		slog.Int("uid", p.caller.UID),
-		slog.Duration("duration", time.Since(start)),
-	}
-	if apiErr != nil {
-		attrs = append(attrs, slog.String("code", apiErr.Code))
-	}
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "api call", attrs...)
+	s.logCall(r.Context(), method, p.caller, start, apiErr, false, 0)
 	writeResponse(w, result, apiErr)
 }
 

@@ -189,6 +189,10 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newLoadKeyCommand(a),
 		newUnloadKeyCommand(a),
 		newChangeKeyCommand(a),
+		newSendCommand(a),
+		newReceiveCommand(a),
+		newMountCommand(a),   // cmd_mount.go
+		newUnmountCommand(a), // cmd_unmount.go
 		newDaemonCommand(a),
 		newVersionCommand(a),
 	)

@@ -24,6 +24,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Pool options (tests shorten the commit interval).
 	PoolOptions dsl.Options
+	// AutoMount mounts file systems at start and after load-key (zfs
+	// mount -a). Run sets it; tests that call New mount explicitly.
+	AutoMount bool // mount.go
 }
 
 // Daemon holds the open pools.
@@ -32,6 +35,10 @@ type Daemon struct {
 	log   *slog.Logger
 	mu    sync.Mutex
 	pools map[string]*dsl.Pool
+
+	// FUSE mounts (mount.go).
+	mountOnce sync.Once
+	mounts    *mountTable
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -147,6 +154,7 @@ func (d *Daemon) writeCache() error {
 
 // Close commits and closes every pool.
 func (d *Daemon) Close() error {
+	d.unmountForShutdown() // mount.go: before the pools close
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
@@ -161,11 +169,16 @@ func (d *Daemon) Close() error {
 
 // Run runs the daemon until ctx is done.
 func Run(ctx context.Context, opts Options) error {
+	opts.AutoMount = true
 	d, err := New(opts)
 	if err != nil {
 		return err
 	}
+	if err := d.mountAll(""); err != nil { // mount.go
+		d.log.Error("some file systems were not mounted", "err", err)
+	}
 	srv := api.NewServer(d, d.log)
+	srv.RegisterMount(d) // mount.go
 	d.log.Info("serving", "socket", opts.Socket)
 	serr := srv.ServeUnix(ctx, opts.Socket)
 	cerr := d.Close()

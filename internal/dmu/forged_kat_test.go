@@ -11,7 +11,6 @@ import (
 	"coffer/internal/pool"
 )
 
-
 // TestOpenRefusesUnauthenticatedObjset: the pointer to a dataset's object
 // set lives in the MOS, which is not authenticated. An attacker with write
 // access to the vdevs can point an encrypted dataset at an object set of

@@ -2,9 +2,9 @@ package dsl
 
 import (
 	"context"
-	"maps"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 

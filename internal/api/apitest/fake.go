@@ -5,6 +5,8 @@ package apitest
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,6 +20,8 @@ type Call struct {
 	Method string
 	Caller api.Caller
 	Req    any // the request struct (a value, e.g. api.CreateReq), nil for none
+	// Stream is the stream a default Receive read (nil otherwise).
+	Stream []byte
 }
 
 // Fake is an api.Backend that records calls and answers from Results and
@@ -35,6 +39,16 @@ type Fake struct {
 	// Hook, if set, is called for every request and overrides Results and
 	// Errors when it returns handled=true.
 	Hook func(method string, req any) (result any, err error, handled bool)
+
+	// SendFunc, if set, writes the stream of a Send (after the call is
+	// recorded, instead of Results/Errors). By default Send fails with
+	// Errors[api.MSend] before writing anything, or writes
+	// Results[api.MSend] (a []byte).
+	SendFunc func(ctx context.Context, req api.SendReq, w io.Writer) error
+	// ReceiveFunc, if set, handles a Receive (after the call is recorded).
+	// By default Receive reads the whole stream into Call.Stream, then
+	// answers from Results/Errors.
+	ReceiveFunc func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error)
 }
 
 var _ api.Backend = (*Fake)(nil)
@@ -81,9 +95,13 @@ func (f *Fake) Script(method string, result any, err error) {
 }
 
 func do[R any](f *Fake, method string, c api.Caller, req any) (R, error) {
+	return doStream[R](f, method, c, req, nil)
+}
+
+func doStream[R any](f *Fake, method string, c api.Caller, req any, stream []byte) (R, error) {
 	req = cloneKeys(req)
 	f.mu.Lock()
-	f.calls = append(f.calls, Call{Method: method, Caller: c, Req: req})
+	f.calls = append(f.calls, Call{Method: method, Caller: c, Req: req, Stream: stream})
 	hook := f.Hook
 	res, err := f.Results[method], f.Errors[method]
 	f.mu.Unlock()
@@ -193,6 +211,53 @@ func (f *Fake) UnloadKey(ctx context.Context, c api.Caller, r api.UnloadKeyReq) 
 func (f *Fake) ChangeKey(ctx context.Context, c api.Caller, r api.ChangeKeyReq) error {
 	_, err := do[api.Empty](f, api.MChangeKey, c, r)
 	return err
+}
+
+func (f *Fake) SendEstimate(ctx context.Context, c api.Caller, r api.SendReq) (api.SendEstimate, error) {
+	return do[api.SendEstimate](f, api.MSendEstimate, c, r)
+}
+
+func (f *Fake) Send(ctx context.Context, c api.Caller, r api.SendReq, w io.Writer) error {
+	f.mu.Lock()
+	send := f.SendFunc
+	f.mu.Unlock()
+	if send != nil {
+		f.record(Call{Method: api.MSend, Caller: c, Req: r})
+		return send(ctx, r, w)
+	}
+	stream, err := do[[]byte](f, api.MSend, c, r)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(stream)
+	return err
+}
+
+func (f *Fake) Receive(ctx context.Context, c api.Caller, r api.ReceiveReq, stream io.Reader) (api.ReceiveResp, error) {
+	f.mu.Lock()
+	recv := f.ReceiveFunc
+	f.mu.Unlock()
+	if recv != nil {
+		f.record(Call{Method: api.MReceive, Caller: c, Req: r})
+		return recv(ctx, r, stream)
+	}
+	b, err := io.ReadAll(stream)
+	if err != nil {
+		f.record(Call{Method: api.MReceive, Caller: c, Req: r, Stream: b})
+		return api.ReceiveResp{}, fmt.Errorf("read stream: %w", err)
+	}
+	return doStream[api.ReceiveResp](f, api.MReceive, c, r, b)
+}
+
+func (f *Fake) ReceiveAbort(ctx context.Context, c api.Caller, r api.ReceiveAbortReq) error {
+	_, err := do[api.Empty](f, api.MReceiveAbort, c, r)
+	return err
+}
+
+func (f *Fake) record(call Call) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
 }
 
 // Serve starts an api.Server for b on a socket in a fresh temporary

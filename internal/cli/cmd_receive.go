@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"coffer/internal/api"
+)
+
+type receiveOptions struct {
+	verbose   bool     // -v
+	force     bool     // -F
+	noMount   bool     // -u
+	resumable bool     // -s
+	props     []string // -o
+	exclude   []string // -x
+	abort     bool     // -A
+}
+
+func newReceiveCommand(a *app) *cobra.Command {
+	var opts receiveOptions
+	cmd := &cobra.Command{
+		Use:     "receive [-vFus] [-o property=value]... [-x property]... DATASET",
+		Aliases: []string{"recv"},
+		Short:   "Create datasets and snapshots from a stream on standard input",
+		Long: `Read a stream written by "coffer send" from standard input (which must not
+be a terminal) and create the dataset and snapshots it holds under DATASET.
+A corrupted, truncated or mismatched stream is refused and the target is
+left as it was.
+
+A full stream creates DATASET; an incremental one adds snapshots to it,
+which must then be at the stream's starting snapshot. -F first rolls
+DATASET back to its latest snapshot, discarding changes made on the
+receiving side. -u does not mount what was received. -o sets a
+property on the received dataset (overriding a sent one); -x keeps a sent
+property from being set (the dataset inherits it instead).
+
+A raw (send -w) stream of an encrypted dataset arrives encrypted, with
+keystatus unavailable, and stays that way until "load-key" with the
+original key.
+
+-s saves the state of an interrupted receive: the target's
+receive_resume_token property then holds the token for "send -t". -A
+discards that saved state. -v prints each snapshot received and a closing
+line on stderr.`,
+		Example: `  coffer send -w tank/media@first | ssh backup coffer receive -u backup/media
+  coffer send -w -I @first tank/media@third | ssh backup coffer receive -u backup/media
+  coffer receive -v -F -o mountpoint=/srv/restore backup/home < /backup/home.stream
+  coffer recv -s -x mountpoint backup/media < media.stream
+  coffer receive -A backup/media`,
+		Annotations: map[string]string{"usage": "receive [-vFus] [-o property=value]... [-x property]... DATASET\nreceive -A DATASET"},
+		Args:        exactArgs(1, "dataset"),
+		RunE:        runE(func(ctx context.Context, args []string) error { return runReceive(ctx, a, opts, args) }),
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opts.verbose, "verbose", "v", false, "print what was received on stderr")
+	f.BoolVarP(&opts.force, "force", "F", false, "roll the target back to its latest snapshot first")
+	f.BoolVarP(&opts.noMount, "nomount", "u", false, "do not mount the received file systems")
+	f.BoolVarP(&opts.resumable, "resumable", "s", false, "save the state of an interrupted receive for send -t")
+	f.StringArrayVarP(&opts.props, "property", "o", nil, "set a property on the received dataset (repeatable)")
+	f.StringArrayVarP(&opts.exclude, "exclude", "x", nil, "do not set this sent property (repeatable)")
+	f.BoolVarP(&opts.abort, "abort", "A", false, "discard the saved state of an interrupted receive")
+	return cmd
+}
+
+// receiveRequest maps the command line to the API request.
+func receiveRequest(opts receiveOptions, args []string) (api.ReceiveReq, error) {
+	props, err := parseAssignments(opts.props)
+	if err != nil {
+		return api.ReceiveReq{}, err
+	}
+	req := api.ReceiveReq{Target: args[0], Force: opts.force, NoMount: opts.noMount, Resumable: opts.resumable, Props: props}
+	for _, x := range opts.exclude {
+		if x == "" {
+			return req, usagef("missing property name for -x")
+		}
+		if c, known := canonicalProp(x); known {
+			x = c
+		}
+		if _, both := props[x]; both {
+			return req, usagef("property '%s' specified with both -o and -x", x)
+		}
+		req.Exclude = append(req.Exclude, x)
+	}
+	return req, nil
+}
+
+func runReceive(ctx context.Context, a *app, opts receiveOptions, args []string) error {
+	if opts.abort {
+		if opts.verbose || opts.force || opts.noMount || opts.resumable || len(opts.props) > 0 || len(opts.exclude) > 0 {
+			return usagef("-A cannot be combined with other options")
+		}
+		return a.call(ctx, api.MReceiveAbort, api.ReceiveAbortReq{Target: args[0]}, nil)
+	}
+	req, err := receiveRequest(opts, args)
+	if err != nil {
+		return err
+	}
+	if a.env.Terminal != nil || isTerminal(a.env.Stdin) {
+		return errors.New("cannot receive: standard input is a terminal")
+	}
+	in := &countingReader{r: a.env.Stdin}
+	start := time.Now()
+	resp, err := a.apiClient().Receive(ctx, req, in)
+	if err != nil {
+		return err
+	}
+	if opts.verbose {
+		for _, s := range resp.Received {
+			fmt.Fprintf(a.env.Stderr, "received snapshot %s\n", s)
+		}
+		fmt.Fprint(a.env.Stderr, summary("received", in.n.Load(), time.Since(start)))
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"coffer/internal/zpl"
+)
+
+// CofferDir is the virtual directory at the root of every mount.
+const CofferDir = ".coffer"
+
+// Snapshots gives the snapshot views of a mounted file system.
+type Snapshots interface {
+	// List returns the short snapshot names (after the '@'), oldest first.
+	List() []string
+	// Open opens snapshot name read-only.
+	Open(name string) (*zpl.FS, error)
+}
+
+// Options configure a mount.
+type Options struct {
+	FS *zpl.FS
+	// Name is shown as the mount's source (the dataset name).
+	Name string
+	// Snapshots, when set, serves <root>/.coffer/snapshot/.
+	Snapshots Snapshots
+	// Timeout is how long the kernel caches entries and attributes;
+	// default 2s.
+	Timeout time.Duration
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// Mount is a mounted file system.
+type Mount struct {
+	dir   string
+	srv   *fuse.Server
+	snaps Snapshots
+	opts  Options
+
+	mu    sync.Mutex
+	views map[string]*view // open snapshot views by name
+	nview uint64
+	done  chan struct{}
+}
+
+// New mounts o.FS at dir. The caller must be root (the mount is made
+// directly, without fusermount).
+func New(dir string, o Options) (*Mount, error) {
+	if o.FS == nil {
+		return nil, errors.New("fusefs: no file system")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	m := &Mount{dir: dir, snaps: o.Snapshots, opts: o, views: map[string]*view{}, done: make(chan struct{})}
+	live := &view{fs: o.FS, timeout: o.Timeout, live: true, m: m}
+	root := &node{v: live, id: o.FS.Root()}
+	mo := fuse.MountOptions{
+		AllowOther:        true,
+		FsName:            o.Name,
+		Name:              "coffer",
+		DirectMount:       true,
+		DirectMountStrict: true,
+		MaxWrite:          1 << 20,
+		Options:           []string{"default_permissions"},
+		Debug:             o.Debug,
+	}
+	if o.FS.ReadOnly() {
+		mo.Options = append(mo.Options, "ro")
+	}
+	zero := time.Duration(0)
+	srv, err := gofs.Mount(dir, root, &gofs.Options{
+		MountOptions:    mo,
+		EntryTimeout:    &o.Timeout,
+		AttrTimeout:     &o.Timeout,
+		NegativeTimeout: &zero,
+		RootStableAttr:  &gofs.StableAttr{Ino: o.FS.Root(), Mode: syscall.S_IFDIR},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	m.srv = srv
+	go func() {
+		srv.Wait()
+		close(m.done)
+	}()
+	return m, nil
+}
+
+// Dir is the mount point.
+func (m *Mount) Dir() string { return m.dir }
+
+// FS is the mounted file system.
+func (m *Mount) FS() *zpl.FS { return m.opts.FS }
+
+// Unmount unmounts. Without force it fails with EBUSY while files are in
+// use; with force the kernel connection is aborted and the mount point is
+// detached at once.
+func (m *Mount) Unmount(force bool) error {
+	if !force {
+		if err := m.srv.Unmount(); err != nil {
+			return err
+		}
+	} else {
+		_ = syscall.Unmount(m.dir, syscall.MNT_FORCE|syscall.MNT_DETACH)
+		_ = m.srv.Unmount() // stops the server loops; the mount is gone already
+	}
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("unmount %s: server did not stop", m.dir)
+	}
+	return nil
+}
+
+// Done is closed when the mount has ended (unmounted by anyone).
+func (m *Mount) Done() <-chan struct{} { return m.done }

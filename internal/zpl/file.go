@@ -1,0 +1,87 @@
+package zpl
+
+import (
+	"syscall"
+)
+
+// MaxFileSize bounds file offsets (the DMU addresses 2^63 bytes; keep a
+// comfortable margin).
+const MaxFileSize = 1 << 60
+
+// Read reads up to len(p) bytes of file id at off; it returns 0 at and past
+// the end of the file. Holes read as zeros.
+func (fs *FS) Read(id uint64, p []byte, off uint64) (int, error) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	ino, err := fs.inode(id)
+	if err != nil {
+		return 0, err
+	}
+	if ino.a.IsDir() {
+		return 0, syscall.EISDIR
+	}
+	if off >= ino.a.Size {
+		return 0, nil
+	}
+	n := min(uint64(len(p)), ino.a.Size-off)
+	if err := ino.obj.Read(p[:n], off); err != nil {
+		return 0, ioErr(err)
+	}
+	return int(n), nil
+}
+
+// Write writes p to file id at off, extending it as needed (a write past
+// the end leaves a hole).
+func (fs *FS) Write(id uint64, p []byte, off uint64) (int, error) {
+	if err := fs.writable(); err != nil {
+		return 0, err
+	}
+	if off+uint64(len(p)) > MaxFileSize || off+uint64(len(p)) < off {
+		return 0, syscall.EFBIG
+	}
+	fs.mu.Lock()
+	ino, err := fs.inode(id)
+	if err == nil && ino.a.Mode&ModeType != ModeRegular {
+		err = syscall.EINVAL
+	}
+	if err == nil {
+		err = ioErr(ino.obj.Write(p, off))
+	}
+	if err == nil {
+		if end := off + uint64(len(p)); end > ino.a.Size {
+			ino.a.Size = end
+		}
+		now := fs.now()
+		ino.a.Mtime, ino.a.Ctime = now, now
+		err = fs.store(ino)
+	}
+	fs.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	fs.maybeSync()
+	return len(p), nil
+}
+
+// truncate sets a file's size; mu held.
+func (fs *FS) truncate(ino *inode, size uint64) error {
+	if size > MaxFileSize {
+		return syscall.EFBIG
+	}
+	if size < ino.a.Size {
+		if err := ino.obj.Truncate(size); err != nil {
+			return ioErr(err)
+		}
+		// Work around a DMU gap: until the txg commits, blocks past a
+		// truncation point still read their old contents (a later partial
+		// write or read in the same txg would resurrect them). Committing
+		// now applies the free. mu is held, so no zpl call slips between.
+		if fs.opts.Sync != nil {
+			if err := fs.opts.Sync(); err != nil {
+				return ioErr(err)
+			}
+		}
+	}
+	ino.a.Size = size
+	return nil
+}
