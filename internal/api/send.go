@@ -205,9 +205,7 @@ func decodeRequestHeader(h string) (ReceiveReq, error) {
 	if err != nil {
 		return req, Errorf(CodeUsage, "bad request: %s header: %v", HeaderRequest, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := json.Unmarshal(b, &req); err != nil {
 		return req, Errorf(CodeUsage, "bad request: %s header: %v", HeaderRequest, err)
 	}
 	return req, nil

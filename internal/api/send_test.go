@@ -333,7 +333,7 @@ func TestReceiveRequestHeader(t *testing.T) {
 		{"missing", nil, 400, `"code":"usage","message":"bad request: missing X-Coffer-Request header"`, nil},
 		{"not base64", map[string]string{api.HeaderRequest: "{not base64}"}, 400, `bad request: X-Coffer-Request header: illegal base64`, nil},
 		{"not JSON", map[string]string{api.HeaderRequest: b64("target=x")}, 400, `bad request: X-Coffer-Request header: invalid character`, nil},
-		{"unknown field", map[string]string{api.HeaderRequest: b64(`{"target":"x","fource":true}`)}, 400, `unknown field \"fource\"`, nil},
+		{"wrong type", map[string]string{api.HeaderRequest: b64(`{"target":"x","force":"yes"}`)}, 400, `bad request: X-Coffer-Request header: json: cannot unmarshal`, nil},
 		{"ok", map[string]string{api.HeaderRequest: b64(`{"target":"b/x","force":true,"props":{"a:b":"c"},"exclude":["mountpoint"]}`)},
 			200, `{"result":{"received":null}}`,
 			api.ReceiveReq{Target: "b/x", Force: true, Props: map[string]string{"a:b": "c"}, Exclude: []string{"mountpoint"}}},

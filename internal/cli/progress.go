@@ -46,8 +46,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // progress prints one line per tick while a stream moves:
 //
-//	TIME      SENT    RATE       ETA       SNAPSHOT
-//	12:34:56  11.8M   5.90M/s    00:00:12  tank/a@s
+//	TIME        SENT  RATE       ETA       SNAPSHOT
+//	12:34:56   11.8M  5.90M/s    00:00:12  tank/a@s
 //
 // or, parsable (-P), zfs's "12:34:56<TAB>12345678<TAB>tank/a@s".
 type progress struct {

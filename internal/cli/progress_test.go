@@ -33,7 +33,7 @@ func TestProgressLines(t *testing.T) {
 		// Past the estimate: no ETA.
 		{11 << 20, 5 * time.Second, 10 << 20, "12:34:55     11M  2.20M/s    -         tank/media@second\n", "12:34:55\t11534336\ttank/media@second\n"},
 		{1, 10 * time.Second, 1 << 40, "12:35:00      1B  0B/s       -         tank/media@second\n", "12:35:00\t1\ttank/media@second\n"},
-		{1 << 30, 100 * time.Second, 1 << 40, "12:36:30      1G  10.2M/s    27:38:20  tank/media@second\n", "12:36:30\t1073741824\ttank/media@second\n"},
+		{1 << 30, 100 * time.Second, 1 << 40, "12:36:30      1G  10.2M/s    28:25:00  tank/media@second\n", "12:36:30\t1073741824\ttank/media@second\n"},
 	}
 	for _, tt := range tests {
 		n = tt.n

@@ -392,3 +392,23 @@ func (o *Object) sealBonus() error {
 	copy(dn.Bonus[36:], ct)
 	return nil
 }
+
+// FreeRange turns level-0 blocks [first, end) into holes (zeros). Blocks
+// past the object's last block are left alone.
+func (o *Object) FreeRange(first, end uint64) error {
+	o.os.mu.Lock()
+	last := o.dn.MaxBlkID
+	bs := uint64(o.dn.DataBlkSz)
+	o.os.mu.Unlock()
+	end = min(end, last+1)
+	if first >= end {
+		return nil
+	}
+	zero := make([]byte, bs)
+	for b := first; b < end; b++ {
+		if err := o.Write(zero, b*bs); err != nil {
+			return err
+		}
+	}
+	return nil
+}

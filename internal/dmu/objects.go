@@ -154,3 +154,58 @@ func (os *Objset) MaxObjectID() uint64 {
 	}
 	return n - 1
 }
+
+// ObjectInfo is the layout of an object.
+type ObjectInfo struct {
+	Type     format.ObjectType
+	BlkSz    uint32
+	MaxBlkID uint64
+	Gen      uint64
+}
+
+// Info returns the object's layout.
+func (o *Object) Info() ObjectInfo {
+	o.os.mu.Lock()
+	defer o.os.mu.Unlock()
+	return ObjectInfo{Type: o.dn.Type, BlkSz: o.dn.DataBlkSz, MaxBlkID: o.dn.MaxBlkID, Gen: o.dn.Gen}
+}
+
+// Claim makes object id exist with the given type and block size, as a
+// plaintext receive needs: a missing object is created at that id; an
+// existing one of another type or block size is emptied and retyped.
+func (os *Objset) Claim(id uint64, t format.ObjectType, blkSz uint32, txg uint64) (*Object, error) {
+	os.mu.Lock()
+	defer os.mu.Unlock()
+	if err := os.writable(); err != nil {
+		return nil, err
+	}
+	if id == metaObject || blkSz < format.MinBlockSize || blkSz > format.MaxBlockSize || blkSz%format.MinBlockSize != 0 {
+		return nil, fmt.Errorf("claim object %d: bad id or block size %d", id, blkSz)
+	}
+	o, err := os.object(id)
+	if err == nil && o.dn.Type == t && o.dn.DataBlkSz == blkSz {
+		return o, nil
+	}
+	if err == nil {
+		// Empty it: every block goes, then the new layout applies.
+		for range o.data {
+			os.dirtyBytes -= int64(o.dn.DataBlkSz)
+		}
+		clear(o.data)
+		if o.dn.MaxBlkID > 0 || !o.dn.Root.IsZero() {
+			o.freePending, o.freeFrom = true, 0
+		}
+		o.dn.MaxBlkID = 0
+	} else {
+		o = &Object{os: os, id: id, dn: format.Dnode{NLevels: 1}, bonusOK: true}
+		os.objs[id] = o
+		if next, err := os.nextID(); err == nil && id >= next {
+			os.next = id + 1
+		}
+	}
+	o.dn.Type, o.dn.DataBlkSz, o.dn.Gen = t, blkSz, txg
+	o.recordSize = blkSz
+	o.dirtyDnode = true
+	os.markDirty(o)
+	return o, nil
+}

@@ -44,15 +44,17 @@ func (o *Options) fill() {
 
 // Pool is an open pool with its datasets.
 type Pool struct {
-	opts Options
-	mu   sync.Mutex // serializes administrative changes and commits
-	p    *pool.Pool
-	m    *mos
-	live map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
-	wk   map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
-	busy func(name string) bool
-	stop chan struct{}
-	done chan struct{}
+	opts   Options
+	mu     sync.Mutex // serializes administrative changes and commits
+	p      *pool.Pool
+	m      *mos
+	live   map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
+	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
+	busy   func(name string) bool
+	holds  map[uint64]int // snapshots a send is reading
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // liveDS is the in-memory state of a file system or volume.
@@ -76,7 +78,7 @@ func CreatePool(name string, vdevs []pool.VdevSpec, force bool, rootProps map[st
 	}
 	now := time.Now().Unix()
 	m := &mos{Version: mosVersion, Name: name, GUID: 0, Created: now, NextID: 1, Datasets: map[uint64]*dsRec{}}
-	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}}
+	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
 	// Validate the root dataset's properties and key before touching disks.
 	plan, err := dp.planCreate(name, "filesystem", 0, rootProps, key)
 	if err != nil {
@@ -114,7 +116,7 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
 	}
-	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}}
+	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
 	// Rebuild the allocator from every reachable block; shared subtrees
 	// (snapshots) are walked once.
 	seen := map[[2]uint64]bool{}
@@ -269,6 +271,13 @@ func (dp *Pool) Export() error { return dp.shut("exported") }
 func (dp *Pool) DestroyPool() error { return dp.shut("destroyed") }
 
 func (dp *Pool) shut(state string) error {
+	dp.mu.Lock()
+	if dp.closed {
+		dp.mu.Unlock()
+		return nil
+	}
+	dp.closed = true
+	dp.mu.Unlock()
 	close(dp.stop)
 	<-dp.done
 	dp.mu.Lock()

@@ -132,6 +132,9 @@ func (dp *Pool) Destroy(name string, o DestroyOpts) ([]string, error) {
 	}
 	var out []string
 	for _, v := range victims {
+		if dp.holds[v.ID] > 0 {
+			return nil, errf(CodeBusy, "cannot destroy '%s': dataset is busy (a send is reading it)", v.Name)
+		}
 		out = append(out, v.Name)
 	}
 	if o.DryRun {
@@ -221,6 +224,13 @@ func (dp *Pool) Rollback(snap string, destroyLater bool) error {
 	if s == nil || s.Type != "snapshot" {
 		return errf(CodeNotFound, "cannot open '%s': snapshot does not exist", snap)
 	}
+	return dp.rollbackLocked(s, destroyLater)
+}
+
+// rollbackLocked rolls s's dataset back to s; dp.mu held. It needs no key:
+// it moves the dataset's root and frees blocks, which are keyless.
+func (dp *Pool) rollbackLocked(s *dsRec, destroyLater bool) error {
+	snap := s.Name
 	o := dp.owner(s)
 	snaps := dp.snapshots(o)
 	var later []*dsRec
@@ -232,10 +242,15 @@ func (dp *Pool) Rollback(snap string, destroyLater bool) error {
 	if len(later) > 0 && !destroyLater {
 		return errf(CodeBusy, "cannot rollback to '%s': more recent snapshots exist (use -r to destroy %s)", snap, names(later))
 	}
-	l := dp.live[o.ID]
-	if o.Suite != 0 && (l == nil || l.key == nil) {
-		return errf(CodeKey, "cannot rollback '%s': encryption key not loaded", o.Name)
+	for _, x := range later {
+		if dp.holds[x.ID] > 0 {
+			return errf(CodeBusy, "cannot rollback to '%s': '%s' is busy (a send is reading it)", snap, x.Name)
+		}
 	}
+	if dp.busy != nil && dp.busy(o.Name) {
+		return errf(CodeBusy, "cannot rollback '%s': dataset is busy (mounted)", o.Name)
+	}
+	l := dp.live[o.ID]
 	return dp.txgDo(func(txg uint64) error {
 		sort.Slice(later, func(i, j int) bool { return later[i].CreateTxg > later[j].CreateTxg })
 		for _, x := range later {

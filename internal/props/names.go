@@ -186,3 +186,9 @@ func Parent(ds string) string {
 	}
 	return ""
 }
+
+// Split1 is the dataset part of a snapshot name (Split without the snapshot).
+func Split1(name string) string {
+	ds, _ := Split(name)
+	return ds
+}

@@ -54,6 +54,9 @@ type Crypt struct {
 	Iters     uint32 `json:"iters,omitempty"`
 	Memory    uint32 `json:"memory_kib,omitempty"`
 	Threads   uint8  `json:"threads,omitempty"`
+	// EncRoot is the sender's encryption root of the dataset. A replication
+	// receive (-R) that also receives that root keeps the dataset under it.
+	EncRoot string `json:"encroot,omitempty"`
 }
 
 // Begin is the first record.

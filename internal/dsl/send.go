@@ -1,0 +1,252 @@
+package dsl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"coffer/internal/crypto"
+	"coffer/internal/dmu"
+	"coffer/internal/format"
+	"coffer/internal/pool"
+	"coffer/internal/props"
+	"coffer/internal/stream"
+)
+
+// SendOpts are the options of send.
+type SendOpts struct {
+	Raw           bool   // -w: blocks as stored
+	Replicate     bool   // -R: the dataset tree, all snapshots up to the named one
+	From          string // -i/-I base: "@snap" or "ds@snap"
+	Intermediates bool   // -I
+}
+
+// SendStep is one stream of a send: full when From is empty.
+type SendStep struct {
+	From, To string
+	Bytes    uint64
+	from, to *dsRec
+}
+
+// sendPlan resolves a send into its streams; dp.mu held.
+func (dp *Pool) sendPlan(snap string, o SendOpts) ([]SendStep, string, error) {
+	s := dp.lookup(snap)
+	if s == nil || s.Type != "snapshot" {
+		return nil, "", errf(CodeNotFound, "cannot send '%s': snapshot does not exist", snap)
+	}
+	owner := dp.owner(s)
+	_, snapName := props.Split(snap)
+	var fromName string
+	if o.From != "" {
+		ds, fs := props.Split(o.From)
+		if strings.HasPrefix(o.From, "@") {
+			ds = owner.Name
+		}
+		if ds != owner.Name || fs == "" {
+			return nil, "", errf(CodeInvalid, "cannot send '%s': incremental source '%s' must be a snapshot of '%s'", snap, o.From, owner.Name)
+		}
+		fromName = fs
+		f := dp.lookup(owner.Name + "@" + fs)
+		if f == nil {
+			return nil, "", errf(CodeNotFound, "cannot send '%s': incremental source '%s' does not exist", snap, owner.Name+"@"+fs)
+		}
+		if f.CreateTxg >= s.CreateTxg {
+			return nil, "", errf(CodeInvalid, "cannot send '%s': incremental source '%s' is not earlier than it", snap, f.Name)
+		}
+	}
+	datasets := []*dsRec{owner}
+	if o.Replicate {
+		datasets = dp.descendants(owner)
+	}
+	var steps []SendStep
+	warning := ""
+	for _, d := range datasets {
+		to := dp.lookup(d.Name + "@" + snapName)
+		if to == nil {
+			continue // -R: a child created after the snapshot
+		}
+		if d.Suite != 0 && !o.Raw {
+			if l := dp.live[d.ID]; l == nil || l.key == nil {
+				return nil, "", errf(CodeKey, "cannot send '%s': encryption key not loaded (use -w to send it raw)", to.Name)
+			}
+			warning = fmt.Sprintf("warning: '%s' is encrypted and this stream carries it in plaintext (use -w for a raw, encrypted stream)", d.Name)
+		}
+		var from *dsRec
+		if fromName != "" {
+			from = dp.lookup(d.Name + "@" + fromName)
+		}
+		snaps := dp.snapshots(d)
+		switch {
+		case o.Replicate || o.Intermediates:
+			prev := from
+			for _, x := range snaps {
+				if x.CreateTxg > to.CreateTxg || (prev != nil && x.CreateTxg <= prev.CreateTxg) {
+					continue
+				}
+				if from == nil && !o.Replicate && x.ID != to.ID {
+					continue
+				}
+				steps = append(steps, SendStep{from: prev, to: x})
+				prev = x
+			}
+		default:
+			steps = append(steps, SendStep{from: from, to: to})
+		}
+	}
+	for i := range steps {
+		st := &steps[i]
+		st.To = st.to.Name
+		if st.from != nil {
+			st.From = st.from.Name
+		}
+	}
+	return steps, warning, nil
+}
+
+// SendEstimate returns the streams a send would write and their sizes.
+func (dp *Pool) SendEstimate(snap string, o SendOpts) ([]SendStep, string, error) {
+	dp.mu.Lock()
+	steps, warning, err := dp.sendPlan(snap, o)
+	dp.mu.Unlock()
+	if err != nil {
+		return nil, "", err
+	}
+	for i := range steps {
+		st := &steps[i]
+		var base format.BlockPointer
+		var min uint64
+		if st.from != nil {
+			base, min = st.from.Root, st.from.CreateTxg
+		}
+		n := uint64(512) // begin and end records
+		err := dmu.Changes(dp.p, st.to.Root, base, min, false, func(_ dmu.Pos, bp *format.BlockPointer) error {
+			if o.Raw {
+				n += uint64(bp.PSize) + 32 + 146
+			} else if bp.Type == format.TypeData {
+				n += uint64(bp.LSize) + 48
+			} else if bp.Type == format.TypeDnode {
+				n += uint64(bp.Fill) * (32 + 26 + format.BonusMax)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, "", errf(CodeIO, "cannot send '%s': %v", st.To, err)
+		}
+		st.Bytes = n
+	}
+	return steps, warning, nil
+}
+
+// hold keeps snapshots from being destroyed while a send reads them.
+func (dp *Pool) hold(ids ...uint64) {
+	for _, id := range ids {
+		dp.holds[id]++
+	}
+}
+
+func (dp *Pool) release(ids ...uint64) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	for _, id := range ids {
+		if dp.holds[id]--; dp.holds[id] <= 0 {
+			delete(dp.holds, id)
+		}
+	}
+}
+
+// Send writes the streams of a send to w, one after another.
+func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) error {
+	dp.mu.Lock()
+	steps, _, err := dp.sendPlan(snap, o)
+	if err != nil {
+		dp.mu.Unlock()
+		return err
+	}
+	type job struct {
+		step  SendStep
+		begin stream.Begin
+		key   *crypto.DatasetKey
+	}
+	var jobs []job
+	var held []uint64
+	for _, st := range steps {
+		d := dp.owner(st.to)
+		b := stream.Begin{
+			Kind: "full", Raw: o.Raw, Type: d.Type, Name: st.to.Name, GUID: st.to.GUID,
+			CreateTxg: st.to.CreateTxg, Creation: st.to.Created, Volsize: d.Volsize,
+		}
+		if len(d.Props) > 0 {
+			b.Props = map[string]string{}
+			for k, v := range d.Props {
+				b.Props[k] = v
+			}
+		}
+		if st.from != nil {
+			b.Kind, b.FromGUID, b.FromName = "incremental", st.from.GUID, st.from.Name
+			held = append(held, st.from.ID)
+		}
+		held = append(held, st.to.ID)
+		var key *crypto.DatasetKey
+		if d.Suite != 0 {
+			if o.Raw {
+				root := dp.m.Datasets[d.EncRoot]
+				ki := root.KeyInfo
+				b.Crypt = &stream.Crypt{Suite: d.Suite, KeyGUID: d.KeyGUID, Wrapped: append([]byte(nil), d.Wrapped...),
+					KeyFormat: ki.Format, KDF: ki.KDF, Salt: ki.Salt, Iters: ki.Iters, Memory: ki.Memory, Threads: ki.Threads,
+					EncRoot: root.Name}
+			} else {
+				key = dp.live[d.ID].key
+			}
+		}
+		jobs = append(jobs, job{st, b, key})
+	}
+	dp.hold(held...)
+	dp.mu.Unlock()
+	defer dp.release(held...)
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sw := stream.NewWriter(w)
+		if err := sw.Begin(j.begin); err != nil {
+			return err
+		}
+		if o.Raw {
+			err = dp.sendRaw(ctx, sw, j.step)
+		} else {
+			err = dp.sendPlain(ctx, sw, j.step, j.key)
+		}
+		if err != nil {
+			return err
+		}
+		if err := sw.End(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendRaw writes the blocks of step.to that step.from does not have, as
+// stored, children before parents.
+func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) error {
+	var base format.BlockPointer
+	var min uint64
+	if st.from != nil {
+		base, min = st.from.Root, st.from.CreateTxg
+	}
+	return dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		stored, err := dp.p.ReadStored(bp)
+		if err != nil {
+			return errf(CodeIO, "cannot send '%s': %v", st.To, err)
+		}
+		b := stream.Block{Pos: stream.Pos(pos), Data: stored}
+		bp.Portable(b.BP[:])
+		return sw.Block(b)
+	})
+}
+
+var _ = pool.ASize
