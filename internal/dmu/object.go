@@ -114,6 +114,11 @@ func (o *Object) readBlock(blkid uint64) ([]byte, error) {
 	if b, ok := o.data[blkid]; ok {
 		return b, nil
 	}
+	if o.freePending && blkid >= o.freeFrom {
+		// Truncated in the open txg: the old block is still in the tree
+		// until Sync frees it, but it is gone.
+		return make([]byte, o.dn.DataBlkSz), nil
+	}
 	bp, err := o.bpAt(0, blkid)
 	if err != nil {
 		return nil, err

@@ -75,6 +75,34 @@ func walkTree(p *pool.Pool, bp *format.BlockPointer, fn func(*format.BlockPointe
 	return nil
 }
 
+// WalkTolerant is Walk that goes on past blocks it cannot read: onErr is
+// told about each, and only that block's subtree is skipped. Import uses it
+// so that one damaged block does not make a whole pool unimportable.
+func WalkTolerant(p *pool.Pool, root format.BlockPointer, fn func(*format.BlockPointer) (bool, error), onErr func(*format.BlockPointer, error)) error {
+	var walk func(bp *format.BlockPointer) error
+	walk = func(bp *format.BlockPointer) error {
+		if bp.IsHole() {
+			return nil
+		}
+		descend, err := fn(bp)
+		if err != nil || !descend {
+			return err
+		}
+		kids, _, err := children(p, bp)
+		if err != nil {
+			onErr(bp, err)
+			return nil
+		}
+		for i := range kids {
+			if err := walk(&kids[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(&root)
+}
+
 // Walk calls fn for every block of the object set with header root, which
 // may be shared with other object sets; fn returns false to skip children.
 // It needs no key.

@@ -102,8 +102,8 @@ func (dp *Pool) Check() (CheckReport, error) {
 	if n := dp.p.PendingFrees(); n != 0 {
 		bad("%d frees pending after commit", n)
 	}
-	if a := dp.p.AllocatedBytes(); a != rep.Bytes {
-		bad("allocator holds %d bytes, reachable blocks %d (leak or double use)", a, rep.Bytes)
+	if a, d := dp.p.AllocatedBytes(), dp.p.DeferredBytes(); a != rep.Bytes+d {
+		bad("allocator holds %d bytes, reachable blocks %d and deferred frees %d (leak or double use)", a, rep.Bytes, d)
 	}
 	return rep, nil
 }

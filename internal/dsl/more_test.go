@@ -168,8 +168,11 @@ func TestDestroyShredsKey(t *testing.T) {
 	if _, err := dp.Destroy("tank/secret", DestroyOpts{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := dp.Sync(); err != nil {
-		t.Fatal(err)
+	// Frees are deferred for pool.DeferTxgs commits.
+	for i := 0; i < pool.DeferTxgs; i++ {
+		if err := dp.Set("tank", map[string]string{"com.example:tick": fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, r := range dp.m.Datasets {
 		if r.Name == "tank/secret" || len(r.Wrapped) > 0 {

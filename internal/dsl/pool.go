@@ -121,7 +121,7 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 	// (snapshots) are walked once.
 	seen := map[[2]uint64]bool{}
 	for _, r := range m.Datasets {
-		err := dmu.Walk(p, r.Root, func(bp *format.BlockPointer) (bool, error) {
+		err := dmu.WalkTolerant(p, r.Root, func(bp *format.BlockPointer) (bool, error) {
 			k := [2]uint64{uint64(bp.Vdev), bp.Offset}
 			if seen[k] {
 				return false, nil
@@ -129,6 +129,10 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 			seen[k] = true
 			p.MarkLive(bp)
 			return true, nil
+		}, func(bp *format.BlockPointer, err error) {
+			// The blocks beneath cannot be found: their space may be reused,
+			// but they are unreadable already. Counted in pool status.
+			opts.Logger.Error("damaged block at import", "pool", f.Name, "dataset", r.Name, "err", err)
 		})
 		if err != nil {
 			p.Close()

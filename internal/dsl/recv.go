@@ -28,8 +28,8 @@ type RecvOpts struct {
 
 // recvSession maps the datasets of a (replication) stream to targets.
 type recvSession struct {
-	target  string // as given
-	srcTop  string // first stream's dataset
+	target  string            // as given
+	srcTop  string            // first stream's dataset
 	created map[string]string // sender dataset name -> receiver dataset name
 	out     []string
 }
@@ -238,9 +238,9 @@ func (dp *Pool) isNewest(s *dsRec) bool {
 
 // rawResult is what placeRaw wrote.
 type rawResult struct {
-	root                  format.BlockPointer
-	all                   []format.BlockPointer
-	bytes, logical, phys  uint64
+	root                 format.BlockPointer
+	all                  []format.BlockPointer
+	bytes, logical, phys uint64
 }
 
 // placeRaw writes the blocks of a raw stream at new addresses, children

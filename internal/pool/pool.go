@@ -60,6 +60,9 @@ type Pool struct {
 	txg     uint64     // last committed txg
 	mos     format.BlockPointer
 	pending []format.BlockPointer // freed in the open txg
+	// deferred holds the frees of the last DeferTxgs committed txgs: their
+	// blocks stay unused so that the previous uberblocks stay importable.
+	deferred [][]format.BlockPointer
 
 	errs struct {
 		sync.Mutex
@@ -308,8 +311,10 @@ func Open(f Found) (*Pool, []byte, error) {
 		}
 		p.tops = append(p.tops, vdev.NewTop(ti, tc.Mirror, leaves))
 	}
-	// Newest valid uberblock over all leaves.
-	var best *format.Uberblock
+	// The newest valid uberblock whose metadata reads; older ones are the
+	// fallback when the newest state is damaged (frees are deferred for
+	// DeferTxgs txgs, so the last few states are intact).
+	byTxg := map[uint64]format.Uberblock{}
 	for _, t := range p.tops {
 		for _, l := range t.Leaves() {
 			slots, err := l.ReadUberblocks()
@@ -321,20 +326,31 @@ func Open(f Found) (*Pool, []byte, error) {
 				if u.Decode(s) != nil || u.PoolGUID != p.cfg.GUID {
 					continue
 				}
-				if best == nil || u.Txg > best.Txg {
-					uu := u
-					best = &uu
-				}
+				byTxg[u.Txg] = u
 			}
 		}
 	}
-	if best == nil {
+	txgs := make([]uint64, 0, len(byTxg))
+	for t := range byTxg {
+		txgs = append(txgs, t)
+	}
+	sort.Slice(txgs, func(i, j int) bool { return txgs[i] > txgs[j] })
+	if len(txgs) == 0 {
 		p.Close()
 		return nil, nil, ErrNoValidTxg
 	}
-	p.txg = best.Txg
-	p.mos = best.MOS
-	doc, err := p.ReadBlock(&p.mos, nil, nil)
+	var doc []byte
+	var err error
+	for i, t := range txgs {
+		if i > DeferTxgs {
+			break
+		}
+		u := byTxg[t]
+		p.txg, p.mos = u.Txg, u.MOS
+		if doc, err = p.ReadBlock(&p.mos, nil, nil); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		p.Close()
 		return nil, nil, fmt.Errorf("read pool metadata: %w", err)
@@ -408,6 +424,15 @@ func (p *Pool) Space() Space {
 		s.Allocated += a.allocated
 		s.Free += a.freeBytes() + host
 	}
+	// Deferred frees are reusable within DeferTxgs commits: show them free.
+	var d uint64
+	for _, l := range p.deferred {
+		for j := range l {
+			d += ASize(&l[j])
+		}
+	}
+	s.Allocated -= min(d, s.Allocated)
+	s.Free += d
 	s.Size = s.Allocated + s.Free
 	return s
 }
@@ -514,11 +539,33 @@ func (p *Pool) Commit(txg uint64, mosDoc []byte) error {
 	p.mu.Lock()
 	p.txg = txg
 	p.mos = bp
-	freed := p.pending
+	p.deferred = append(p.deferred, p.pending)
 	p.pending = nil
+	var freed []format.BlockPointer
+	if len(p.deferred) > DeferTxgs {
+		freed = p.deferred[0]
+		p.deferred = p.deferred[1:]
+	}
 	p.mu.Unlock()
 	p.release(freed)
 	return nil
+}
+
+// DeferTxgs is how many txgs a freed block stays unused, so that an import
+// can fall back to an older uberblock when the newest state is damaged.
+const DeferTxgs = 2
+
+// DeferredBytes is the space of freed blocks not yet reusable.
+func (p *Pool) DeferredBytes() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n uint64
+	for _, l := range p.deferred {
+		for i := range l {
+			n += ASize(&l[i])
+		}
+	}
+	return n
 }
 
 func (p *Pool) syncAll() error {

@@ -74,7 +74,7 @@ func (p *Pool) ScrubBlock(bp *format.BlockPointer) {
 	s.Examined += uint64(bp.PSize)
 	if repaired > 0 {
 		s.Errors++
-		s.Repaired += uint64(repaired)
+		s.Repaired += uint64(repaired) * uint64(bp.PSize) // bytes rewritten
 	}
 	if err != nil {
 		s.Errors++
