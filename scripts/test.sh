@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 
 need=()
-for tool in fusermount3:fuse3 sqlite3:sqlite3 git:git tar:tar; do
+for tool in fusermount3:fuse3 sqlite3:sqlite3 git:git tar:tar /usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client; do
 	command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
