@@ -499,9 +499,6 @@ func (d *Daemon) LoadKey(ctx context.Context, c api.Caller, req api.LoadKeyReq) 
 	start := time.Now()
 	err = dp.LoadKey(req.Name, req.NoOp, req.Location, req.Key)
 	d.log.Info("load-key", "dataset", req.Name, "uid", c.UID, "noop", req.NoOp, "ok", err == nil, "took", time.Since(start))
-	if err == nil {
-		d.autoMountAfterLoadKey(req) // mount.go
-	}
 	return apiErr(err)
 }
 

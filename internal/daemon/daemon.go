@@ -24,9 +24,6 @@ type Options struct {
 	Logger   *slog.Logger
 	// Pool options (tests shorten the commit interval).
 	PoolOptions dsl.Options
-	// AutoMount mounts file systems at start and after load-key (zfs
-	// mount -a). Run sets it; tests that call New mount explicitly.
-	AutoMount bool // mount.go
 }
 
 // Daemon holds the open pools.
@@ -169,7 +166,6 @@ func (d *Daemon) Close() error {
 
 // Run runs the daemon until ctx is done.
 func Run(ctx context.Context, opts Options) error {
-	opts.AutoMount = true
 	d, err := New(opts)
 	if err != nil {
 		return err

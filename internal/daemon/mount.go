@@ -1,8 +1,9 @@
 package daemon
 
 // File systems: mount and unmount through FUSE at the mountpoint property
-// (zfs mount semantics), automatic mounts at start and after load-key, and
-// unmount before shutdown, export and key unload.
+// (zfs mount semantics), automatic mounts at daemon start (zfs-mount
+// service), and unmount before shutdown, export, destroy and rollback.
+// load-key does not mount (as in zfs): `coffer mount -a` does.
 
 import (
 	"bufio"
@@ -84,7 +85,7 @@ func (d *Daemon) Mount(ctx context.Context, c api.Caller, req api.MountReq) erro
 	if err != nil {
 		return err
 	}
-	return d.mountOne(dp, req.Name, true)
+	return d.mountOne(dp, req.Name)
 }
 
 // mountAll mounts every mountable file system (canmount=on, key loaded)
@@ -114,7 +115,7 @@ func (d *Daemon) mountAll(under string) error {
 			if mp := r.Props["mountpoint"].Stored; mp == "none" || mp == "legacy" {
 				continue
 			}
-			if err := d.mountOne(dp, r.Name, false); err != nil {
+			if err := d.mountOne(dp, r.Name); err != nil {
 				d.log.Error("mount failed", "dataset", r.Name, "err", err)
 				errs = append(errs, err)
 			}
@@ -124,7 +125,7 @@ func (d *Daemon) mountAll(under string) error {
 }
 
 // mountOne mounts file system name of dp at its mountpoint.
-func (d *Daemon) mountOne(dp *dsl.Pool, name string, explicit bool) error {
+func (d *Daemon) mountOne(dp *dsl.Pool, name string) error {
 	t := d.mountTab()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -163,11 +164,11 @@ func (d *Daemon) mountOne(dp *dsl.Pool, name string, explicit bool) error {
 	} else if !empty {
 		return api.Busy("cannot mount '%s': directory '%s' is not empty", name, dir)
 	}
-	os, err := dp.Objset(name)
+	objs, err := dp.Objset(name)
 	if err != nil {
 		return apiErr(err)
 	}
-	fs, err := zpl.Open(os, zpl.Options{
+	fs, err := zpl.Open(objs, zpl.Options{
 		ReadOnly:  p["readonly"].Stored == "on",
 		NextTxg:   dp.NextTxg,
 		Sync:      dp.Sync,
@@ -277,16 +278,6 @@ func (d *Daemon) unmountForShutdown() {
 	}
 }
 
-// autoMountAfterLoadKey mounts the file systems a load-key unlocked.
-func (d *Daemon) autoMountAfterLoadKey(req api.LoadKeyReq) {
-	if !d.opts.AutoMount || req.NoOp {
-		return
-	}
-	if err := d.mountAll(req.Name); err != nil {
-		d.log.Error("mount after load-key", "err", err)
-	}
-}
-
 // aroundRemount unmounts name while fn runs (rollback), then mounts it
 // again if it was mounted.
 func (d *Daemon) aroundRemount(dp *dsl.Pool, name string, fn func() error) error {
@@ -297,7 +288,7 @@ func (d *Daemon) aroundRemount(dp *dsl.Pool, name string, fn func() error) error
 		return err
 	}
 	ferr := fn()
-	if err := d.mountOne(dp, name, true); err != nil {
+	if err := d.mountOne(dp, name); err != nil {
 		return errors.Join(ferr, err)
 	}
 	return ferr
@@ -311,9 +302,17 @@ func clearStaleMount(dir string) error {
 		return nil // no mount table to look at
 	}
 	defer f.Close()
-	stale, err := fuseMountedAt(f, dir)
-	if err != nil || !stale {
+	fuseAt, err := fuseMountedAt(f, dir)
+	if err != nil || !fuseAt {
 		return err
+	}
+	// Only a dead connection is stale: a live FUSE mount (another daemon's,
+	// or anyone's) answers statfs and is left alone; the mount then fails
+	// on the non-empty or busy directory. (stat may be answered from the
+	// kernel's attribute cache; statfs always asks the server.)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
+		return nil
 	}
 	if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return fmt.Errorf("detach stale mount at %s: %w", dir, err)

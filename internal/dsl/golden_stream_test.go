@@ -17,8 +17,8 @@ import (
 //
 //	COFFER_REGEN_GOLDEN=1 go test ./internal/dsl -run TestGoldenStreamV1Generate
 const (
-	goldenRawFull = "testdata/stream-v1-raw-full.cfs"  // golden/secret@snap1, raw
-	goldenRawInc  = "testdata/stream-v1-raw-inc.cfs"   // golden/secret @snap1 -> @snap2, raw
+	goldenRawFull = "testdata/stream-v1-raw-full.cfs"   // golden/secret@snap1, raw
+	goldenRawInc  = "testdata/stream-v1-raw-inc.cfs"    // golden/secret @snap1 -> @snap2, raw
 	goldenPlain   = "testdata/stream-v1-plain-full.cfs" // golden/plain@snap1, plaintext
 )
 

@@ -239,14 +239,15 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		stored, err := dp.p.ReadStored(bp)
+		stored, err := dp.p.ReadStoredBuf(bp)
 		if err != nil {
 			return errf(CodeIO, "cannot send '%s': %v", st.To, err)
 		}
 		b := stream.Block{Pos: stream.Pos(pos), Data: stored}
 		bp.Portable(b.BP[:])
-		return sw.Block(b)
+		err = sw.Block(b)
+		pool.PutBuf(stored)
+		return err
 	})
 }
 
-var _ = pool.ASize

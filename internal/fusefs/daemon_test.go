@@ -174,12 +174,26 @@ func TestDaemonMounts(t *testing.T) {
 	if err != nil || string(b) != "durable" {
 		t.Fatalf("fsynced file after kill -9: %q %v\n%s", b, err, d.log)
 	}
-	// The encrypted one is locked after a restart; load-key mounts it.
+	// The encrypted one is locked after a restart; after load-key (which,
+	// as in zfs, does not mount) mount -a mounts it.
 	d.fails(t, "encryption key not loaded", "mount", "mtank/enc")
 	d.must(t, pass, "load-key", "mtank/enc")
+	d.must(t, nil, "mount", "-a")
 	b, err = os.ReadFile(filepath.Join(mnt, "enc/secret.txt"))
 	if err != nil || string(b) != "top secret" {
 		t.Fatalf("after load-key: %q %v\n%s", b, err, d.log)
+	}
+
+	// rollback of a mounted file system remounts it on the old state.
+	d.must(t, nil, "snapshot", "mtank/enc@before")
+	ok(t, os.WriteFile(filepath.Join(mnt, "enc/secret.txt"), []byte("changed"), 0o600))
+	d.must(t, nil, "rollback", "mtank/enc@before")
+	b, err = os.ReadFile(filepath.Join(mnt, "enc/secret.txt"))
+	if err != nil || string(b) != "top secret" {
+		t.Fatalf("after rollback: %q %v\n%s", b, err, d.log)
+	}
+	if b, err = os.ReadFile(filepath.Join(mnt, "enc/.coffer/snapshot/before/secret.txt")); err != nil || string(b) != "top secret" {
+		t.Fatalf("snapshot dir: %q %v", b, err)
 	}
 
 	// readonly=on mounts read-only.

@@ -69,4 +69,8 @@ func (mt *mounted) unmount(t testing.TB) {
 		_ = mt.M.Unmount(true)
 	}
 	mt.M = nil
+	// Every test leaves a consistent file system behind.
+	if err := mt.FS.Check(); err != nil {
+		t.Errorf("file system check after unmount: %v", err)
+	}
 }

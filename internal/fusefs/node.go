@@ -40,6 +40,7 @@ var (
 	_ gofs.NodeFsyncer        = (*node)(nil)
 	_ gofs.NodeFlusher        = (*node)(nil)
 	_ gofs.NodeMkdirer        = (*node)(nil)
+	_ gofs.NodeMknoder        = (*node)(nil)
 	_ gofs.NodeRmdirer        = (*node)(nil)
 	_ gofs.NodeUnlinker       = (*node)(nil)
 	_ gofs.NodeRenamer        = (*node)(nil)
@@ -218,6 +219,15 @@ func (n *node) Flush(ctx context.Context, f gofs.FileHandle) syscall.Errno { ret
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
 	a, err := n.v.fs.Mkdir(n.id, name, mode, uid, gid)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	uid, gid := caller(ctx)
+	a, err := n.v.fs.Mknod(n.id, name, mode, dev, uid, gid)
 	if err != nil {
 		return nil, errno(err)
 	}

@@ -149,6 +149,14 @@ func TestPOSIX(t *testing.T) {
 		t.Fatalf("statfs %+v", sfs)
 	}
 
+	// A FIFO works through the kernel.
+	ok(t, unix.Mkfifo(p("fifo"), 0o644))
+	go func() { _ = os.WriteFile(p("fifo"), []byte("piped"), 0) }()
+	if b, err := os.ReadFile(p("fifo")); err != nil || string(b) != "piped" {
+		t.Fatalf("fifo: %q %v", b, err)
+	}
+	ok(t, os.Remove(p("fifo")))
+
 	ents, err := os.ReadDir(d)
 	ok(t, err)
 	var got []string

@@ -191,3 +191,62 @@ func TestSQLite(t *testing.T) {
 		t.Fatalf("integrity_check after WAL: %q", out)
 	}
 }
+
+// TestGoBuild compiles and runs a program with its source, build cache and
+// binary all on an encrypted mount.
+func TestGoBuild(t *testing.T) {
+	t.Parallel()
+	gobin := filepath.Join(runtimeGOROOT(), "bin", "go")
+	mt := mountNew(t, true)
+	src := filepath.Join(mt.Dir, "hello")
+	ok(t, os.MkdirAll(src, 0o755))
+	ok(t, os.WriteFile(filepath.Join(src, "go.mod"), []byte("module hello\n\ngo 1.21\n"), 0o644))
+	ok(t, os.WriteFile(filepath.Join(src, "main.go"), []byte(`package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+func main() {
+	w := strings.Fields("built on coffer")
+	sort.Strings(w)
+	fmt.Println(strings.Join(w, " "))
+}
+`), 0o644))
+	cmd := exec.Command(gobin, "build", "-o", "hello.bin", ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOCACHE="+filepath.Join(mt.Dir, "gocache"), "GOFLAGS=", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if out := run(t, src, filepath.Join(src, "hello.bin")); out != "built coffer on\n" {
+		t.Fatalf("program printed %q", out)
+	}
+}
+
+func runtimeGOROOT() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "/usr/local/go"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestFio runs fio random read/write jobs with data verification (every
+// block written is read back and checked against its checksum).
+func TestFio(t *testing.T) {
+	t.Parallel()
+	fio := requireTool(t, "fio", "fio")
+	mt := mountNew(t, true)
+	out := run(t, mt.Dir, fio, "--name=verify", "--directory="+mt.Dir, "--ioengine=psync",
+		"--rw=randrw", "--bs=4k,64k", "--size=48m", "--numjobs=2", "--verify=crc32c",
+		"--verify_fatal=1", "--do_verify=1", "--fsync=64", "--group_reporting", "--minimal")
+	// --minimal (terse v3): fields 7 and 48 are read and write bandwidth (KiB/s).
+	f := strings.Split(strings.TrimSpace(out), ";")
+	if len(f) < 50 {
+		t.Fatalf("fio output: %q", out)
+	}
+	t.Logf("fio randrw 4k/64k, fsync every 64 writes: read %s KiB/s, write %s KiB/s", f[6], f[47])
+}

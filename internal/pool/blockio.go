@@ -170,13 +170,26 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 // ReadStored reads a block's stored bytes and verifies their checksum,
 // repairing a bad mirror copy on the way. It needs no key.
 func (p *Pool) ReadStored(bp *format.BlockPointer) ([]byte, error) {
+	return p.readStored(bp, make([]byte, bp.PSize))
+}
+
+// ReadStoredBuf is ReadStored into a buffer from GetBuf, for hot paths
+// (send, scrub): the caller gives it back with PutBuf.
+func (p *Pool) ReadStoredBuf(bp *format.BlockPointer) ([]byte, error) {
+	b, err := p.readStored(bp, GetBuf(int(bp.PSize)))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
 	if bp.IsHole() {
 		return nil, errors.New("read of a hole")
 	}
 	if int(bp.Vdev) >= len(p.tops) {
 		return nil, fmt.Errorf("%w: vdev %d does not exist", ErrDamaged, bp.Vdev)
 	}
-	buf := make([]byte, bp.PSize)
 	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return checksumOK(bp, b) })
 	if err != nil {
 		p.noteDamaged()

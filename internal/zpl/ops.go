@@ -132,6 +132,12 @@ func (fs *FS) create(dir uint64, name string, t format.ObjectType, a Attr) (*ino
 	if _, ok := ix.ents[name]; ok {
 		return nil, syscall.EEXIST
 	}
+	if d.a.Mode&syscall.S_ISGID != 0 { // BSD group semantics of setgid directories
+		a.GID = d.a.GID
+		if a.IsDir() {
+			a.Mode |= syscall.S_ISGID
+		}
+	}
 	now := fs.now()
 	a.Atime, a.Mtime, a.Ctime, a.Crtime = now, now, now, now
 	a.Parent = dir
@@ -168,6 +174,24 @@ func (fs *FS) Mkdir(dir uint64, name string, mode, uid, gid uint32) (Attr, error
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	ino, err := fs.create(dir, name, format.ObjectDir, Attr{Mode: ModeDir | mode&0o7777, UID: uid, GID: gid, Nlink: 2})
+	if err != nil {
+		return Attr{}, err
+	}
+	return ino.a, nil
+}
+
+// Mknod makes a FIFO, socket or device node (mode holds the type).
+func (fs *FS) Mknod(dir uint64, name string, mode, rdev, uid, gid uint32) (Attr, error) {
+	switch mode & ModeType {
+	case syscall.S_IFIFO, syscall.S_IFSOCK, syscall.S_IFCHR, syscall.S_IFBLK:
+	case ModeRegular, 0:
+		return fs.Create(dir, name, mode&0o7777, uid, gid)
+	default:
+		return Attr{}, syscall.EINVAL
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	ino, err := fs.create(dir, name, format.ObjectPlain, Attr{Mode: mode, UID: uid, GID: gid, Nlink: 1, Rdev: rdev})
 	if err != nil {
 		return Attr{}, err
 	}
@@ -243,17 +267,19 @@ func (fs *FS) Link(id, dir uint64, name string) (Attr, error) {
 	if _, ok := ix.ents[name]; ok {
 		return Attr{}, syscall.EEXIST
 	}
-	if err := fs.dirAdd(d, name, id, ino.a.Mode); err != nil {
-		return Attr{}, err
-	}
+	// nlink first: a commit between the two steps leaves one link too
+	// many (leaked space), never a name without a link.
 	now := fs.now()
 	ino.a.Nlink++
 	ino.a.Ctime = now
-	d.a.Mtime, d.a.Ctime = now, now
-	if err := fs.store(d); err != nil {
+	if err := fs.store(ino); err != nil {
 		return Attr{}, err
 	}
-	if err := fs.store(ino); err != nil {
+	if err := fs.dirAdd(d, name, id, ino.a.Mode); err != nil {
+		return Attr{}, err
+	}
+	d.a.Mtime, d.a.Ctime = now, now
+	if err := fs.store(d); err != nil {
 		return Attr{}, err
 	}
 	return ino.a, nil
@@ -458,12 +484,12 @@ func (fs *FS) Rename(srcDir uint64, src string, dstDir uint64, dst string, flags
 			return syscall.EINVAL
 		}
 	}
+	if exists && de.id == se.id {
+		return nil // two links to one inode: nothing to do (POSIX)
+	}
+	var dino *inode
 	if exists {
-		if de.id == se.id {
-			return nil // two links to one inode: nothing to do (POSIX)
-		}
-		dino, err := fs.inode(de.id)
-		if err != nil {
+		if dino, err = fs.inode(de.id); err != nil {
 			return err
 		}
 		switch {
@@ -476,6 +502,18 @@ func (fs *FS) Rename(srcDir uint64, src string, dstDir uint64, dst string, flags
 				return err
 			}
 		}
+	}
+	// While both names exist the inode counts both: a commit between the
+	// steps never leaves a name whose inode could be freed under it.
+	extra := uint32(0)
+	if !sino.a.IsDir() {
+		extra = 1
+		sino.a.Nlink++
+		if err := fs.store(sino); err != nil {
+			return err
+		}
+	}
+	if exists {
 		if err := fs.dirSet(dd, dst, sino.a.Ino, sino.a.Mode); err != nil {
 			return err
 		}
@@ -491,6 +529,7 @@ func (fs *FS) Rename(srcDir uint64, src string, dstDir uint64, dst string, flags
 	if err := fs.dirRemove(sd, src); err != nil {
 		return err
 	}
+	sino.a.Nlink -= extra
 	if sino.a.IsDir() && srcDir != dstDir {
 		sd.a.Nlink--
 		dd.a.Nlink++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -40,6 +41,14 @@ func wantErr(t *testing.T, err error, want syscall.Errno) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("got %v, want %v", err, want)
+	}
+}
+
+// check fails the test when the file system is inconsistent.
+func check(t *testing.T, fs *zpl.FS) {
+	t.Helper()
+	if err := fs.Check(); err != nil {
+		t.Fatalf("check: %v", err)
 	}
 }
 
@@ -98,6 +107,7 @@ func TestBasicsAndReopen(t *testing.T) {
 			if n := names(t, fs, root); fmt.Sprint(n) != "[hello.txt sub]" {
 				t.Fatalf("readdir %v", n)
 			}
+			check(t, fs)
 		})
 	}
 }
@@ -152,6 +162,7 @@ func TestLargeDirectory(t *testing.T) {
 		t.Fatalf("after reimport: %d entries", c)
 	}
 	must[zpl.Attr](t)(fs.Lookup(d.Ino, "file-019999-with-a-longer-name"))
+	check(t, fs)
 }
 
 func TestRename(t *testing.T) {
@@ -187,6 +198,7 @@ func TestRename(t *testing.T) {
 	}
 	// Directory over a non-empty directory, over a file, file over dir.
 	wantErr(t, func() error { _, err := fs.Create(b.Ino, "c/x", 0, 0, 0); return err }(), syscall.EINVAL)
+	check(t, fs)
 }
 
 func TestRenameRules(t *testing.T) {
@@ -242,6 +254,7 @@ func TestRenameRules(t *testing.T) {
 	if n := names(t, fs, root); fmt.Sprint(n) != "[d1 d2 e2 f g g2]" {
 		t.Fatalf("names %v", n)
 	}
+	check(t, fs)
 }
 
 func TestHardLinksAndUnlinkWhileOpen(t *testing.T) {
@@ -279,6 +292,7 @@ func TestHardLinksAndUnlinkWhileOpen(t *testing.T) {
 	if n := names(t, fs, root); len(n) != 0 {
 		t.Fatalf("root not empty: %v", n)
 	}
+	check(t, fs)
 }
 
 func TestSparseTruncateAndLargeOffsets(t *testing.T) {
@@ -324,6 +338,7 @@ func TestSparseTruncateAndLargeOffsets(t *testing.T) {
 	if n != 8 || string(buf) != "\x00\x00\x00\x00tail" {
 		t.Fatalf("after reimport: %d %q", n, buf)
 	}
+	check(t, fs)
 }
 
 func TestXattrs(t *testing.T) {
@@ -347,6 +362,7 @@ func TestXattrs(t *testing.T) {
 	if a := must[zpl.Attr](t)(fs.Getattr(f.Ino)); a.Xattr != 0 {
 		t.Fatal("empty xattr object not freed")
 	}
+	check(t, fs)
 }
 
 func TestReadOnlySnapshotView(t *testing.T) {
@@ -365,4 +381,31 @@ func TestReadOnlySnapshotView(t *testing.T) {
 		t.Fatalf("snapshot content %q", b)
 	}
 	wantErr(t, func() error { _, err := sfs.Create(sfs.Root(), "x", 0o644, 0, 0); return err }(), syscall.EROFS)
+	check(t, sfs)
+	check(t, fs)
+}
+
+func TestCheckFindsDamage(t *testing.T) {
+	t.Parallel()
+	p, fs := newFS(t, false)
+	must[zpl.Attr](t)(fs.Create(fs.Root(), "f", 0o644, 0, 0))
+	check(t, fs)
+	os, err := p.DP.Objset("tank/fs")
+	ok(t, err)
+	must[any](t)(func() (any, error) { return os.NewObject(1, 128<<10, p.DP.NextTxg()) }())
+	if err := fs.Check(); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("leaked object not reported: %v", err)
+	}
+}
+
+func TestSetgidDirectory(t *testing.T) {
+	t.Parallel()
+	_, fs := newFS(t, false)
+	d := must[zpl.Attr](t)(fs.Mkdir(fs.Root(), "shared", 0o2775, 0, 100))
+	f := must[zpl.Attr](t)(fs.Create(d.Ino, "f", 0o644, 1000, 1000))
+	sub := must[zpl.Attr](t)(fs.Mkdir(d.Ino, "sub", 0o755, 1000, 1000))
+	if f.GID != 100 || sub.GID != 100 || sub.Mode&syscall.S_ISGID == 0 {
+		t.Fatalf("setgid inheritance: file gid %d, dir gid %d mode %o", f.GID, sub.GID, sub.Mode)
+	}
+	check(t, fs)
 }
