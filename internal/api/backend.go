@@ -66,6 +66,10 @@ type Backend interface {
 	// ReceiveAbort discards the saved state of an interrupted resumable
 	// receive into req.Target (`receive -A`).
 	ReceiveAbort(ctx context.Context, caller Caller, req ReceiveAbortReq) error
+
+	// The remote verbs (remote.go); served once the daemon calls
+	// Server.RegisterRemote.
+	RemoteBackend
 }
 
 // Errorf returns an *Error with the given code and a formatted message. The

@@ -127,6 +127,8 @@ func wipeKeys(req any) {
 	case *ChangeKeyReq:
 		clear(r.Key)
 		clear(r.OldKey)
+	case *UnlockReq:
+		clear(r.Key)
 	}
 }
 

@@ -30,11 +30,8 @@ cannot be mounted ("encryption key not loaded").`,
   coffer mount -a
   coffer mount                 # list mounted file systems
   ls /tank/media/.coffer/snapshot/monday/`,
-		// Hidden until docs/cli.md documents it (TestDocsCoverEveryCommand);
-		// the text to add is in docs/design/zpl.md, "CLI".
-		Hidden: true,
-		Args:   maxArgs(1),
-		RunE:   runE(func(ctx context.Context, args []string) error { return runMount(ctx, a, opts, args) }),
+		Args: maxArgs(1),
+		RunE: runE(func(ctx context.Context, args []string) error { return runMount(ctx, a, opts, args) }),
 	}
 	cmd.Flags().BoolVarP(&opts.all, "all", "a", false, "mount every mountable file system")
 	return cmd

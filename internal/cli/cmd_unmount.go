@@ -25,11 +25,8 @@ aborted and the mountpoint detached, and processes using it get errors.`,
 		Example: `  coffer unmount tank/media
   coffer umount /tank/media
   coffer unmount -f tank/media`,
-		// Hidden until docs/cli.md documents it (TestDocsCoverEveryCommand);
-		// the text to add is in docs/design/zpl.md, "CLI".
-		Hidden: true,
-		Args:   maxArgs(1),
-		RunE:   runE(func(ctx context.Context, args []string) error { return runUnmount(ctx, a, opts, args) }),
+		Args: maxArgs(1),
+		RunE: runE(func(ctx context.Context, args []string) error { return runUnmount(ctx, a, opts, args) }),
 	}
 	cmd.Flags().BoolVarP(&opts.force, "force", "f", false, "unmount even when busy")
 	return cmd

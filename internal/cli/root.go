@@ -191,8 +191,11 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newChangeKeyCommand(a),
 		newSendCommand(a),
 		newReceiveCommand(a),
+		newRemoteCommand(a),  // cmd_remote*.go
 		newMountCommand(a),   // cmd_mount.go
 		newUnmountCommand(a), // cmd_unmount.go
+		newLockCommand(a),
+		newUnlockCommand(a),
 		newDaemonCommand(a),
 		newVersionCommand(a),
 	)

@@ -36,6 +36,8 @@ type Daemon struct {
 	// FUSE mounts (mount.go).
 	mountOnce sync.Once
 	mounts    *mountTable
+
+	remotes remoteSet // remote.go
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -174,7 +176,9 @@ func Run(ctx context.Context, opts Options) error {
 		d.log.Error("some file systems were not mounted", "err", err)
 	}
 	srv := api.NewServer(d, d.log)
-	srv.RegisterMount(d) // mount.go
+	srv.RegisterMount(d)  // mount.go
+	srv.RegisterRemote(d) // remote.go
+	srv.RegisterLock(d)   // lock.go
 	d.log.Info("serving", "socket", opts.Socket)
 	serr := srv.ServeUnix(ctx, opts.Socket)
 	cerr := d.Close()

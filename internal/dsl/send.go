@@ -250,4 +250,3 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 		return err
 	})
 }
-

@@ -176,7 +176,7 @@ func TestListSnapshotsRecursive(t *testing.T) {
 func TestList(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
-	d.newPool("tank")
+	d.newPoolDefaultMountpoint("tank")
 	// Nothing matched.
 	r := d.run(nil, "list", "-t", "snapshot")
 	if r.code != 0 || r.stdout != "" || r.stderr != "no datasets available\n" {

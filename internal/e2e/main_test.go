@@ -355,6 +355,16 @@ func diffLines(a, b string) string {
 func (d *daemon) newPool(name string) string {
 	d.t.Helper()
 	dir := filepath.Join(d.t.TempDir(), name+"-vdev")
+	// File systems mount under a temporary directory, not /<pool> on the host.
+	d.ok("pool", "create", "-O", "mountpoint="+filepath.Join(d.t.TempDir(), "mnt"), name, dir)
+	return dir
+}
+
+// newPoolDefaultMountpoint creates a pool whose file systems keep the zfs
+// default mountpoint /<pool>/<path>, for tests of that default.
+func (d *daemon) newPoolDefaultMountpoint(name string) string {
+	d.t.Helper()
+	dir := filepath.Join(d.t.TempDir(), name+"-vdev")
 	d.ok("pool", "create", name, dir)
 	return dir
 }

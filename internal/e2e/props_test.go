@@ -9,7 +9,7 @@ import (
 func TestGetSetInherit(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
-	d.newPool("tank")
+	d.newPoolDefaultMountpoint("tank")
 	d.ok("create", "-p", "tank/a/b/c")
 
 	// set several at once; the value is everything after the first '='.

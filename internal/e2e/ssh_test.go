@@ -130,7 +130,9 @@ func TestSeedBackupOverSSH(t *testing.T) {
 	write("photos/2026/"+marker+".txt", []byte("named with the marker"))
 	main.ok("snapshot", "tank/media@first")
 
-	cli := func(d *daemon, args string) string { return "COFFER_SOCKET=" + shq(d.sock) + " " + shq(bin) + " " + args }
+	cli := func(d *daemon, args string) string {
+		return "COFFER_SOCKET=" + shq(d.sock) + " " + shq(bin) + " " + args
+	}
 	sshTo := func(d *daemon, args string) string {
 		return "ssh " + strings.Join(quoteAll(h.args(cli(d, args))), " ")
 	}

@@ -51,7 +51,7 @@ func ParseURL(s string) (bucket, prefix string, err error) {
 		return "", "", fmt.Errorf("'%s' is not an s3://BUCKET[/PREFIX] URL", s)
 	}
 	bucket, prefix, _ = strings.Cut(rest, "/")
-	if err := s3utils.CheckValidBucketName(bucket); err != nil {
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
 		return "", "", fmt.Errorf("invalid bucket name '%s': %v", bucket, err)
 	}
 	prefix = strings.Trim(prefix, "/")
@@ -158,7 +158,9 @@ func (t *Target) key(name string) string {
 }
 
 // ManifestKey and StreamKey are the object keys of a dataset's backups.
-func (t *Target) ManifestKey(dataset string) string { return t.key(path.Join(dataset, "manifest.json")) }
+func (t *Target) ManifestKey(dataset string) string {
+	return t.key(path.Join(dataset, "manifest.json"))
+}
 func (t *Target) StreamKey(dataset string, guid uint64) string {
 	return t.key(path.Join(dataset, strconv.FormatUint(guid, 10)+".cfs"))
 }

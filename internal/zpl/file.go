@@ -72,15 +72,6 @@ func (fs *FS) truncate(ino *inode, size uint64) error {
 		if err := ino.obj.Truncate(size); err != nil {
 			return ioErr(err)
 		}
-		// Work around a DMU gap: until the txg commits, blocks past a
-		// truncation point still read their old contents (a later partial
-		// write or read in the same txg would resurrect them). Committing
-		// now applies the free. mu is held, so no zpl call slips between.
-		if fs.opts.Sync != nil {
-			if err := fs.opts.Sync(); err != nil {
-				return ioErr(err)
-			}
-		}
 	}
 	ino.a.Size = size
 	return nil

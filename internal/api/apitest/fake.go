@@ -254,6 +254,27 @@ func (f *Fake) ReceiveAbort(ctx context.Context, c api.Caller, r api.ReceiveAbor
 	return err
 }
 
+func (f *Fake) RemoteAdd(ctx context.Context, c api.Caller, r api.RemoteAddReq) (api.RemoteAddResp, error) {
+	r.SecretKey = slices.Clone(r.SecretKey) // the server wipes its copy
+	return do[api.RemoteAddResp](f, api.MRemoteAdd, c, r)
+}
+func (f *Fake) RemoteList(ctx context.Context, c api.Caller) (api.RemoteListResp, error) {
+	return do[api.RemoteListResp](f, api.MRemoteList, c, nil)
+}
+func (f *Fake) RemoteRemove(ctx context.Context, c api.Caller, r api.RemoteNameReq) error {
+	_, err := do[api.Empty](f, api.MRemoteRemove, c, r)
+	return err
+}
+func (f *Fake) RemoteSend(ctx context.Context, c api.Caller, r api.RemoteSendReq) (api.RemoteSendResp, error) {
+	return do[api.RemoteSendResp](f, api.MRemoteSend, c, r)
+}
+func (f *Fake) RemoteBackups(ctx context.Context, c api.Caller, r api.RemoteBackupsReq) (api.RemoteBackupsResp, error) {
+	return do[api.RemoteBackupsResp](f, api.MRemoteBackups, c, r)
+}
+func (f *Fake) RemoteReceive(ctx context.Context, c api.Caller, r api.RemoteReceiveReq) (api.RemoteReceiveResp, error) {
+	return do[api.RemoteReceiveResp](f, api.MRemoteReceive, c, r)
+}
+
 func (f *Fake) record(call Call) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -272,6 +293,7 @@ func Serve(t testing.TB, b api.Backend) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	srv := api.NewServer(b, nil)
+	srv.RegisterRemote(b)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()

@@ -1,0 +1,272 @@
+package remote
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+
+	"coffer/internal/crypto"
+)
+
+// Remote is one configured remote as stored in remotes.json. SecretSealed
+// is the secret key sealed under the system secret (see Registry).
+type Remote struct {
+	Name string `json:"name"`
+	Location
+	AccessKey    string `json:"access_key"`
+	SecretSealed []byte `json:"secret_sealed"`
+}
+
+// registryFile is <state>/remotes.json.
+type registryFile struct {
+	Version int      `json:"version"`
+	Remotes []Remote `json:"remotes"`
+}
+
+// Files in the daemon's state directory.
+const (
+	RegistryFile = "remotes.json"
+	// SystemSecretFile holds the key that seals the remotes' secret keys:
+	// the "file" protection of the system secret (SPEC §6), until the
+	// keystore can protect it with a TPM, KMIP or a passphrase.
+	SystemSecretFile = "remote-secret.key"
+)
+
+const (
+	sealVersion = 1
+	sealLabel   = "coffer remote secret v1\x00"
+)
+
+// ErrNotFound means there is no remote of that name.
+var ErrNotFound = errors.New("no such remote")
+
+// ErrExists means a remote of that name exists.
+var ErrExists = errors.New("remote already exists")
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+// ValidName checks a remote's name.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid remote name '%s': use up to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Registry is the daemon's list of remotes in <state>/remotes.json, with
+// each secret key sealed with AES-256-GCM under the 32-byte key in
+// <state>/remote-secret.key (mode 0600, random, made on first use). The
+// associated data binds a sealed secret to its remote's name, so sealed
+// secrets cannot be swapped between remotes.
+type Registry struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// OpenRegistry returns the registry kept in the state directory dir.
+func OpenRegistry(dir string) *Registry { return &Registry{dir: dir} }
+
+// List returns the remotes sorted by name.
+func (r *Registry) List() ([]Remote, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := r.read()
+	return f.Remotes, err
+}
+
+// Get returns one remote.
+func (r *Registry) Get(name string) (Remote, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := r.read()
+	if err != nil {
+		return Remote{}, err
+	}
+	for _, rm := range f.Remotes {
+		if rm.Name == name {
+			return rm, nil
+		}
+	}
+	return Remote{}, ErrNotFound
+}
+
+// Add stores a new remote with its secret key (sealed here).
+func (r *Registry) Add(rm Remote, secret crypto.Secret) error {
+	if err := ValidName(rm.Name); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := r.read()
+	if err != nil {
+		return err
+	}
+	for _, x := range f.Remotes {
+		if x.Name == rm.Name {
+			return ErrExists
+		}
+	}
+	key, err := r.systemKey(true)
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
+	if rm.SecretSealed, err = seal(key, rm.Name, secret); err != nil {
+		return err
+	}
+	f.Remotes = append(f.Remotes, rm)
+	sort.Slice(f.Remotes, func(i, j int) bool { return f.Remotes[i].Name < f.Remotes[j].Name })
+	return r.write(f)
+}
+
+// Remove forgets a remote. Its backups stay in the bucket.
+func (r *Registry) Remove(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := r.read()
+	if err != nil {
+		return err
+	}
+	for i, x := range f.Remotes {
+		if x.Name == name {
+			f.Remotes = append(f.Remotes[:i], f.Remotes[i+1:]...)
+			return r.write(f)
+		}
+	}
+	return ErrNotFound
+}
+
+// Secret unseals the secret key of rm. The caller wipes it.
+func (r *Registry) Secret(rm Remote) (crypto.Secret, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key, err := r.systemKey(false)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Wipe()
+	return unseal(key, rm.Name, rm.SecretSealed)
+}
+
+func (r *Registry) path() string { return filepath.Join(r.dir, RegistryFile) }
+
+func (r *Registry) read() (registryFile, error) {
+	f := registryFile{Version: 1, Remotes: []Remote{}}
+	b, err := os.ReadFile(r.path())
+	if errors.Is(err, os.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %v", r.path(), err)
+	}
+	if f.Version != 1 {
+		return f, fmt.Errorf("%s: version %d is not supported", r.path(), f.Version)
+	}
+	return f, nil
+}
+
+func (r *Registry) write(f registryFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(r.path(), b)
+}
+
+// systemKey reads remote-secret.key, creating it when create is set and
+// it does not exist.
+func (r *Registry) systemKey(create bool) (crypto.Secret, error) {
+	p := filepath.Join(r.dir, SystemSecretFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) && create {
+		k, err := crypto.RandomBytes(32)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(p, k); err != nil {
+			clear(k)
+			return nil, fmt.Errorf("create %s: %w", p, err)
+		}
+		return crypto.Secret(k), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if len(b) != 32 {
+		clear(b)
+		return nil, fmt.Errorf("%s: want 32 bytes, found %d", p, len(b))
+	}
+	return crypto.Secret(b), nil
+}
+
+// seal returns version (1 byte) || nonce (12) || AES-256-GCM ciphertext and
+// tag, with AD = sealLabel || name.
+func seal(key crypto.Secret, name string, secret crypto.Secret) ([]byte, error) {
+	aead, err := gcm(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(secret)+aead.Overhead())
+	out[0] = sealVersion
+	if _, err := io.ReadFull(rand.Reader, out[1:]); err != nil {
+		return nil, err
+	}
+	return aead.Seal(out, out[1:], secret, []byte(sealLabel+name)), nil
+}
+
+func unseal(key crypto.Secret, name string, sealed []byte) (crypto.Secret, error) {
+	aead, err := gcm(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < 1+aead.NonceSize()+aead.Overhead() || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("sealed secret key of remote '%s' is malformed", name)
+	}
+	n := 1 + aead.NonceSize()
+	pt, err := aead.Open(nil, sealed[1:n], sealed[n:], []byte(sealLabel+name))
+	if err != nil {
+		return nil, fmt.Errorf("cannot unseal the secret key of remote '%s': %s was changed or replaced", name, SystemSecretFile)
+	}
+	return crypto.Secret(pt), nil
+}
+
+func gcm(key crypto.Secret) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// writeFileAtomic writes b to p (mode 0600) through a synced temporary file.
+func writeFileAtomic(p string, b []byte) error {
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
