@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -228,25 +229,76 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 }
 
 // sendRaw writes the blocks of step.to that step.from does not have, as
-// stored, children before parents.
+// stored, children before parents. The walk feeds sendReaders goroutines
+// that read ahead; blocks are written in walk order.
 func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) error {
 	var base format.BlockPointer
 	var min uint64
 	if st.from != nil {
 		base, min = st.from.Root, st.from.CreateTxg
 	}
-	return dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	type item struct {
+		pos  dmu.Pos
+		bp   format.BlockPointer
+		data []byte
+		err  error
+		done chan struct{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ordered := make(chan *item, 64)
+	work := make(chan *item, 64)
+	walkErr := make(chan error, 1)
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		walkErr <- dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
+			it := &item{pos: pos, bp: *bp, done: make(chan struct{})}
+			select {
+			case ordered <- it:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case work <- it:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		})
+	}()
+	const sendReaders = 4
+	for i := 0; i < sendReaders; i++ {
+		go func() {
+			for it := range work {
+				it.data, it.err = dp.p.ReadStoredBuf(&it.bp)
+				close(it.done)
+			}
+		}()
+	}
+	var err error
+	for it := range ordered {
+		<-it.done
+		if err == nil && it.err != nil {
+			err = errf(CodeIO, "cannot send '%s': %v", st.To, it.err)
 		}
-		stored, err := dp.p.ReadStoredBuf(bp)
+		if err == nil {
+			b := stream.Block{Pos: stream.Pos(it.pos), Data: it.data}
+			it.bp.Portable(b.BP[:])
+			err = sw.Block(b)
+		}
+		if it.data != nil {
+			pool.PutBuf(it.data)
+		}
 		if err != nil {
-			return errf(CodeIO, "cannot send '%s': %v", st.To, err)
+			cancel() // stop the walk; keep draining so the readers finish
 		}
-		b := stream.Block{Pos: stream.Pos(pos), Data: stored}
-		bp.Portable(b.BP[:])
-		err = sw.Block(b)
-		pool.PutBuf(stored)
-		return err
-	})
+	}
+	if werr := <-walkErr; err == nil && werr != nil && !errors.Is(werr, context.Canceled) {
+		err = errf(CodeIO, "cannot send '%s': %v", st.To, werr)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
 }
