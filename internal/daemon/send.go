@@ -10,12 +10,16 @@ import (
 )
 
 func sendOpts(req api.SendReq) dsl.SendOpts {
-	return dsl.SendOpts{Raw: req.Raw, Replicate: req.Replicate, From: req.From, Intermediates: req.Intermediates}
+	return dsl.SendOpts{Raw: req.Raw, Replicate: req.Replicate, From: req.From, Intermediates: req.Intermediates, Token: req.Token}
 }
 
 func (d *Daemon) sendCheck(req api.SendReq) (*dsl.Pool, error) {
 	if req.Token != "" {
-		return nil, api.Invalid("cannot resume send: resumable send and receive are not supported yet")
+		name, err := dsl.TokenSnapshot(req.Token)
+		if err != nil {
+			return nil, apiErr(err)
+		}
+		return d.poolOf(name)
 	}
 	if !strings.Contains(req.Snapshot, "@") {
 		return nil, api.Invalid("cannot send '%s': not a snapshot", req.Snapshot)
@@ -51,15 +55,12 @@ func (d *Daemon) Send(ctx context.Context, c api.Caller, req api.SendReq, w io.W
 }
 
 func (d *Daemon) Receive(ctx context.Context, c api.Caller, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
-	if req.Resumable {
-		return api.ReceiveResp{}, api.Invalid("cannot receive: resumable receive (-s) is not supported yet")
-	}
 	dp, err := d.poolOf(req.Target)
 	if err != nil {
 		pn, _, _ := strings.Cut(req.Target, "/")
 		return api.ReceiveResp{}, api.NotFound("cannot receive '%s': no such pool '%s'", req.Target, pn)
 	}
-	got, err := dp.Receive(ctx, req.Target, dsl.RecvOpts{Force: req.Force, NoMount: req.NoMount, Props: req.Props, Exclude: req.Exclude}, r)
+	got, err := dp.Receive(ctx, req.Target, dsl.RecvOpts{Force: req.Force, NoMount: req.NoMount, Resumable: req.Resumable, Props: req.Props, Exclude: req.Exclude}, r)
 	d.log.Info("receive", "target", req.Target, "uid", c.UID, "received", got, "ok", err == nil)
 	if got == nil {
 		got = []string{}
@@ -68,8 +69,9 @@ func (d *Daemon) Receive(ctx context.Context, c api.Caller, req api.ReceiveReq, 
 }
 
 func (d *Daemon) ReceiveAbort(ctx context.Context, c api.Caller, req api.ReceiveAbortReq) error {
-	if _, err := d.poolOf(req.Target); err != nil {
+	dp, err := d.poolOf(req.Target)
+	if err != nil {
 		return err
 	}
-	return api.Invalid("cannot abort receive into '%s': there is no partial receive state (resumable receive is not supported yet)", req.Target)
+	return apiErr(dp.AbortReceive(req.Target))
 }

@@ -87,6 +87,13 @@ func (dp *Pool) Check() (CheckReport, error) {
 			bad("dataset '%s': encryption root %d missing", r.Name, r.EncRoot)
 		}
 	}
+	for _, id := range ids {
+		if st := dp.m.Datasets[id].Resume; st != nil {
+			for _, bp := range st.blocks() {
+				mark(&bp)
+			}
+		}
+	}
 	sort.Slice(exts, func(i, j int) bool {
 		if exts[i].vdev != exts[j].vdev {
 			return exts[i].vdev < exts[j].vdev

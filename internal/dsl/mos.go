@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"coffer/internal/dmu"
 	"coffer/internal/format"
+	"coffer/internal/stream"
 )
 
 // mosVersion is the version of the pool metadata document.
@@ -51,6 +53,31 @@ type dsRec struct {
 	Written     uint64 `json:"written"`
 	PrevSnapTxg uint64 `json:"prev_snap_txg,omitempty"`
 	Volsize     uint64 `json:"volsize,omitempty"`
+
+	// Partial: created by an interrupted resumable receive; it holds no
+	// data yet, only Resume.
+	Partial bool `json:"partial,omitempty"`
+	// Resume is the saved state of an interrupted resumable receive into
+	// this dataset (receive -s).
+	Resume *resumeState `json:"resume,omitempty"`
+}
+
+// resumeState is what an interrupted raw receive had applied: the blocks it
+// placed (live until the receive completes or is aborted) and which of them
+// still wait for their parent.
+type resumeState struct {
+	Begin   stream.Begin `json:"begin"`
+	Records uint64       `json:"records"` // BLOCK records applied
+	All     []string     `json:"all"`     // hex block pointers placed
+	Placed  []placedBP   `json:"placed"`  // waiting for their parent
+	Bytes   uint64       `json:"bytes"`
+	Logical uint64       `json:"logical"`
+	Phys    uint64       `json:"phys"`
+}
+
+type placedBP struct {
+	Pos dmu.Pos `json:"pos"`
+	BP  string  `json:"bp"`
 }
 
 // keyInfo describes an encryption root's user key.

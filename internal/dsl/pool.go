@@ -139,6 +139,13 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 			return nil, errf(CodeIO, "cannot import '%s': dataset '%s': %v", f.Name, r.Name, err)
 		}
 	}
+	for _, r := range m.Datasets {
+		if r.Resume != nil {
+			for _, bp := range r.Resume.blocks() {
+				p.MarkLive(&bp)
+			}
+		}
+	}
 	if err := p.FinishImport(); err != nil {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
@@ -317,6 +324,9 @@ func (dp *Pool) objset(id uint64) (*dmu.Objset, error) {
 		return l.os, nil
 	}
 	r := dp.m.Datasets[id]
+	if r.Partial {
+		return nil, fmt.Errorf("'%s' holds only an interrupted receive", r.Name)
+	}
 	os, err := dmu.Open(dp.p, r.Root, dmu.Options{
 		Key: l.key, KeyGUID: r.KeyGUID, Suite: crypto.Suite(r.Suite),
 		Acct: &acct{dp: dp, r: r},

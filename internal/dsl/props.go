@@ -149,7 +149,12 @@ func (dp *Pool) value(r *dsRec, name string) (PropValue, bool) {
 		return PropValue{strconv.FormatFloat(x, 'f', 2, 64), SrcNone}, true
 	case "mounted":
 		return PropValue{"no", SrcNone}, true
-	case "origin", "receive_resume_token":
+	case "origin":
+		return PropValue{"", SrcNone}, true
+	case "receive_resume_token":
+		if r.Resume != nil {
+			return PropValue{r.Resume.token(), SrcNone}, true
+		}
 		return PropValue{"", SrcNone}, true
 	case "volsize":
 		return PropValue{strconv.FormatUint(o.Volsize, 10), SrcLocal}, true

@@ -21,7 +21,7 @@ import (
 type RecvOpts struct {
 	Force     bool              // -F: roll back or replace the target first
 	NoMount   bool              // -u
-	Resumable bool              // -s (not yet: the partial state is discarded)
+	Resumable bool              // -s: an interrupted raw receive keeps what arrived
 	Props     map[string]string // -o: set locally on the received dataset
 	Exclude   []string          // -x: received properties to ignore
 }
@@ -108,8 +108,31 @@ func (dp *Pool) receiveOne(ctx context.Context, sess *recvSession, b *stream.Beg
 	dp.mu.Lock()
 	target := dp.lookup(dsName)
 	var base *dsRec
+	var start rawResult
+	resuming := b.ResumeAt > 0
+	if resuming {
+		st := (*resumeState)(nil)
+		if target != nil {
+			st = target.Resume
+		}
+		if st == nil || st.Begin.GUID != b.GUID || st.Begin.FromGUID != b.FromGUID || st.Records != b.ResumeAt {
+			dp.mu.Unlock()
+			return fail(CodeInvalid, "stream does not resume the interrupted receive into '%s'", dsName)
+		}
+		var err error
+		if start, err = st.restore(); err != nil {
+			dp.mu.Unlock()
+			return fail(CodeIO, "%v", err)
+		}
+	} else if target != nil && target.Resume != nil {
+		dp.mu.Unlock()
+		return fail(CodeBusy, "'%s' has an interrupted receive: resume it with 'coffer send -t TOKEN' (receive_resume_token) or discard it with 'coffer receive -A %s'", dsName, dsName)
+	}
 	switch b.Kind {
 	case "full":
+		if resuming && target.Partial {
+			break
+		}
 		if target != nil {
 			if !o.Force {
 				dp.mu.Unlock()
@@ -164,10 +187,19 @@ func (dp *Pool) receiveOne(ctx context.Context, sess *recvSession, b *stream.Beg
 		defer dp.release(base.ID)
 	}
 
-	res, err := dp.placeRaw(ctx, sr, baseRoot, txg)
+	res, err := dp.placeRaw(ctx, sr, baseRoot, txg, start)
 	if err != nil {
+		interrupted := errors.Is(err, stream.ErrTruncated) || errors.Is(err, context.Canceled) || CodeOf(err) == ""
+		if o.Resumable && interrupted && !errors.Is(err, stream.ErrCorrupt) && len(res.all) > 0 {
+			if serr := dp.saveResume(dsName, b, res, target); serr == nil {
+				return fail(CodeInvalid, "%v; the blocks received are kept: resume with 'coffer send -t TOKEN' (get receive_resume_token %s)", err, dsName)
+			}
+		}
 		for i := range res.all {
 			dp.p.Free(&res.all[i])
+		}
+		if resuming {
+			dp.clearResume(dsName)
 		}
 		if errors.Is(err, stream.ErrCorrupt) || errors.Is(err, stream.ErrTruncated) {
 			return fail(CodeInvalid, "%v", err)
@@ -178,11 +210,20 @@ func (dp *Pool) receiveOne(ctx context.Context, sess *recvSession, b *stream.Beg
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	// The target must be as it was when the stream started.
-	if cur := dp.lookup(dsName); (cur == nil) != (target == nil) || (base != nil && (cur.Root != base.Root || !dp.isNewest(base))) {
+	if cur := dp.lookup(dsName); (cur == nil) != (target == nil) || (cur != nil && cur.Resume != nil && !resuming) || (base != nil && (cur.Root != base.Root || !dp.isNewest(base))) {
 		for i := range res.all {
 			dp.p.Free(&res.all[i])
 		}
 		return fail(CodeBusy, "destination '%s' changed during the receive", dsName)
+	}
+	if target != nil && target.Partial {
+		// The partial record only held the resume state: the dataset is
+		// created now, as by a full receive.
+		delete(dp.live, target.ID)
+		delete(dp.m.Datasets, target.ID)
+		target = nil
+	} else if target != nil {
+		target.Resume = nil
 	}
 	err = dp.txgDo(func(ctxg uint64) error {
 		return dp.commitReceive(sess, b, o, dsName, snapName, target, base, res, ctxg)
@@ -241,13 +282,17 @@ type rawResult struct {
 	root                 format.BlockPointer
 	all                  []format.BlockPointer
 	bytes, logical, phys uint64
+	placed               map[dmu.Pos]format.BlockPointer // waiting for their parent
+	records              int                             // BLOCK records applied from this stream
 }
 
 // placeRaw writes the blocks of a raw stream at new addresses, children
 // first, and returns the new object-set header.
-func (dp *Pool) placeRaw(ctx context.Context, sr *stream.Reader, baseRoot format.BlockPointer, txg uint64) (rawResult, error) {
-	var res rawResult
-	placed := map[dmu.Pos]format.BlockPointer{}
+func (dp *Pool) placeRaw(ctx context.Context, sr *stream.Reader, baseRoot format.BlockPointer, txg uint64, res rawResult) (rawResult, error) {
+	if res.placed == nil {
+		res.placed = map[dmu.Pos]format.BlockPointer{}
+	}
+	placed := res.placed
 	var loc *dmu.Locator
 	if !baseRoot.IsZero() {
 		loc = dmu.NewLocator(dp.p, baseRoot)
@@ -324,6 +369,7 @@ func (dp *Pool) placeRaw(ctx context.Context, sr *stream.Reader, baseRoot format
 			return res, errf(CodeIO, "cannot receive: %v", err)
 		}
 		res.all = append(res.all, bp)
+		res.records++
 		res.bytes += pool.ASize(&bp)
 		if bp.Type == format.TypeData {
 			res.logical += uint64(bp.LSize)
@@ -469,6 +515,52 @@ func (dp *Pool) destroyTree(r *dsRec) error {
 			if err := dp.destroyDataset(all[i]); err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+}
+
+// saveResume commits the state of an interrupted resumable receive.
+func (dp *Pool) saveResume(dsName string, b *stream.Begin, res rawResult, target *dsRec) error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	st := saveState(b, res)
+	return dp.txgDo(func(txg uint64) error {
+		if cur := dp.lookup(dsName); cur != nil {
+			cur.Resume = st
+			return nil
+		}
+		parent := dp.lookup(props.Parent(dsName))
+		if parent == nil {
+			return errf(CodeNotFound, "parent of '%s' vanished", dsName)
+		}
+		id := dp.m.NextID
+		dp.m.NextID++
+		r := &dsRec{ID: id, GUID: randGUID(), Name: dsName, Type: b.Type, Parent: parent.ID, Created: time.Now().Unix(),
+			CreateTxg: txg, Partial: true, Resume: st}
+		if c := b.Crypt; c != nil {
+			r.Suite, r.KeyGUID, r.EncRoot = c.Suite, c.KeyGUID, id
+			r.Wrapped = append([]byte(nil), c.Wrapped...)
+			r.KeyInfo = keyInfoOf(c)
+		}
+		dp.m.Datasets[id] = r
+		dp.live[id] = &liveDS{}
+		return nil
+	})
+}
+
+func (dp *Pool) clearResume(dsName string) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(dsName)
+	if r == nil || r.Resume == nil {
+		return
+	}
+	_ = dp.txgDo(func(txg uint64) error {
+		r.Resume = nil
+		if r.Partial {
+			delete(dp.live, r.ID)
+			delete(dp.m.Datasets, r.ID)
 		}
 		return nil
 	})

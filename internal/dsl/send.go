@@ -21,6 +21,7 @@ type SendOpts struct {
 	Replicate     bool   // -R: the dataset tree, all snapshots up to the named one
 	From          string // -i/-I base: "@snap" or "ds@snap"
 	Intermediates bool   // -I
+	Token         string // -t: resume an interrupted receive (the snapshot comes from it)
 }
 
 // SendStep is one stream of a send: full when From is empty.
@@ -28,10 +29,14 @@ type SendStep struct {
 	From, To string
 	Bytes    uint64
 	from, to *dsRec
+	skip     uint64 // blocks the receiver already has (resume)
 }
 
 // sendPlan resolves a send into its streams; dp.mu held.
 func (dp *Pool) sendPlan(snap string, o SendOpts) ([]SendStep, string, error) {
+	if o.Token != "" {
+		return dp.resumePlan(o.Token)
+	}
 	s := dp.lookup(snap)
 	if s == nil || s.Type != "snapshot" {
 		return nil, "", errf(CodeNotFound, "cannot send '%s': snapshot does not exist", snap)
@@ -187,6 +192,10 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 			b.Kind, b.FromGUID, b.FromName = "incremental", st.from.GUID, st.from.Name
 			held = append(held, st.from.ID)
 		}
+		if o.Token != "" {
+			b.Raw, b.ResumeAt = true, st.skip
+			o.Raw = true
+		}
 		held = append(held, st.to.ID)
 		var key *crypto.DatasetKey
 		if d.Suite != 0 {
@@ -252,7 +261,12 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 	go func() {
 		defer close(ordered)
 		defer close(work)
+		skip := st.skip
 		walkErr <- dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
+			if skip > 0 { // the receiver has these already (resume)
+				skip--
+				return nil
+			}
 			it := &item{pos: pos, bp: *bp, done: make(chan struct{})}
 			select {
 			case ordered <- it:
@@ -301,4 +315,39 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 		err = ctx.Err()
 	}
 	return err
+}
+
+// resumePlan is the one step a resume token names; dp.mu held.
+func (dp *Pool) resumePlan(token string) ([]SendStep, string, error) {
+	t, err := parseToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	if !t.Raw {
+		return nil, "", errf(CodeInvalid, "cannot resume send: only raw (-w) streams resume")
+	}
+	var to, from *dsRec
+	for _, r := range dp.m.Datasets {
+		if r.Type == "snapshot" && r.GUID == t.GUID {
+			to = r
+		}
+	}
+	if to == nil {
+		return nil, "", errf(CodeNotFound, "cannot resume send: snapshot '%s' (guid %d) does not exist here", t.Name, t.GUID)
+	}
+	if t.FromGUID != 0 {
+		for _, r := range dp.snapshots(dp.owner(to)) {
+			if r.GUID == t.FromGUID {
+				from = r
+			}
+		}
+		if from == nil {
+			return nil, "", errf(CodeNotFound, "cannot resume send: the incremental source of '%s' does not exist here", to.Name)
+		}
+	}
+	st := SendStep{To: to.Name, to: to, from: from, skip: t.Records}
+	if from != nil {
+		st.From = from.Name
+	}
+	return []SendStep{st}, "", nil
 }

@@ -249,3 +249,78 @@ func TestPlainSendIntoEncryptedParent(t *testing.T) {
 		t.Fatal("unencrypted raw stream received under an encrypted parent")
 	}
 }
+
+func TestResumableReceive(t *testing.T) {
+	src, _ := newNamedPool(t, "tank")
+	dst, dstDir := newNamedPool(t, "backup")
+	if err := src.Create(nil, "tank/media", CreateOpts{Props: map[string]string{"keyformat": "raw"}, Key: bytes.Repeat([]byte{5}, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	want := files(t, src, "tank/media", 8)
+	src.Snapshot([]string{"tank/media@s1"}, false, nil)
+	full := send(t, src, "tank/media@s1", SendOpts{Raw: true})
+	// Interrupted twice, resumed from the token each time.
+	cut := full[:len(full)/3]
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{Resumable: true}, bytes.NewReader(cut)); err == nil {
+		t.Fatal("truncated stream accepted")
+	}
+	token := get(t, dst, "backup/media", "receive_resume_token").Stored
+	if token == "" {
+		t.Fatal("no receive_resume_token after an interrupted receive -s")
+	}
+	checked(t, dst)
+	// A fresh full stream is refused while the state is there.
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{}, bytes.NewReader(full)); err == nil {
+		t.Fatal("full stream accepted over an interrupted receive")
+	}
+	dst = reimport(t, dst, dstDir) // the state survives a restart
+	checked(t, dst)
+	rest := send(t, src, "", SendOpts{Token: token})
+	if len(rest) >= len(full) {
+		t.Fatalf("resumed stream %d bytes, full %d: nothing was skipped", len(rest), len(full))
+	}
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{Resumable: true}, bytes.NewReader(rest[:len(rest)/2])); err == nil {
+		t.Fatal("truncated resumed stream accepted")
+	}
+	token2 := get(t, dst, "backup/media", "receive_resume_token").Stored
+	if token2 == token || token2 == "" {
+		t.Fatalf("token did not advance: %q", token2)
+	}
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{Resumable: true}, bytes.NewReader(send(t, src, "", SendOpts{Token: token2}))); err != nil {
+		t.Fatal(err)
+	}
+	if tok := get(t, dst, "backup/media", "receive_resume_token").Stored; tok != "" {
+		t.Fatalf("token left after completion: %q", tok)
+	}
+	if err := dst.LoadKey("backup/media", false, "", bytes.Repeat([]byte{5}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, dst, "backup/media", want)
+	checked(t, dst)
+	// receive -A discards a saved state and frees its blocks.
+	src.Snapshot([]string{"tank/media@s2"}, false, nil)
+	os, _ := src.Objset("tank/media")
+	o, _ := os.Object(3)
+	o.Write(bytes.Repeat([]byte{1}, 300_000), 0)
+	src.Sync()
+	src.Snapshot([]string{"tank/media@s3"}, false, nil)
+	inc := send(t, src, "tank/media@s3", SendOpts{Raw: true, From: "@s1"})
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{Resumable: true}, bytes.NewReader(inc[:len(inc)/2])); err == nil {
+		t.Fatal("truncated incremental accepted")
+	}
+	if get(t, dst, "backup/media", "receive_resume_token").Stored == "" {
+		t.Fatal("no token after an interrupted incremental")
+	}
+	if err := dst.AbortReceive("backup/media"); err != nil {
+		t.Fatal(err)
+	}
+	if get(t, dst, "backup/media", "receive_resume_token").Stored != "" {
+		t.Fatal("token after receive -A")
+	}
+	checked(t, dst)
+	if _, err := dst.Receive(context.Background(), "backup/media", RecvOpts{}, bytes.NewReader(inc)); err != nil {
+		t.Fatal(err)
+	}
+	checked(t, dst)
+	dst.Close()
+}

@@ -199,6 +199,11 @@ func (dp *Pool) destroyDataset(r *dsRec) error {
 		dp.p.Free(bp)
 		return true, nil
 	})
+	if r.Resume != nil {
+		for _, bp := range r.Resume.blocks() {
+			dp.p.Free(&bp)
+		}
+	}
 	if err != nil {
 		return errf(CodeIO, "cannot destroy '%s': %v", r.Name, err)
 	}

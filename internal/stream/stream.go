@@ -72,6 +72,9 @@ type Begin struct {
 	Props     map[string]string `json:"props,omitempty"`
 	Volsize   uint64            `json:"volsize,omitempty"`
 	Crypt     *Crypt            `json:"crypt,omitempty"`
+	// ResumeAt, in a stream sent with a resume token, is the number of
+	// BLOCK records of the original stream that this one leaves out.
+	ResumeAt uint64 `json:"resume_at,omitempty"`
 }
 
 // Pos is where a raw block sits in an object set's tree.
