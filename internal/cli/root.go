@@ -197,6 +197,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newLockCommand(a),
 		newUnlockCommand(a),
 		newDaemonCommand(a),
+		newBenchmarkCommand(a),
 		newVersionCommand(a),
 	)
 	setDefaults(root)
