@@ -23,11 +23,11 @@ func TestRemoteRequestMapping(t *testing.T) {
 			api.RemoteAddReq{Name: "lab", URL: "s3://b/p", Endpoint: "http://127.0.0.1:9000", Region: "eu-1", Insecure: true, AccessKey: "AK", SecretKey: []byte("SK/with:colon")}},
 		{[]string{"remote", "add", "lab", "s3://b"}, "ignored:stdin\n", map[string]string{"COFFER_S3_ACCESS_KEY": "EA", "COFFER_S3_SECRET_KEY": "ES"}, api.MRemoteAdd,
 			api.RemoteAddReq{Name: "lab", URL: "s3://b", AccessKey: "EA", SecretKey: []byte("ES")}},
-		{[]string{"remote", "list"}, "", nil, api.MRemoteList, nil},
+		{[]string{"remote", "list", "-H"}, "", nil, api.MRemoteList, nil},
 		{[]string{"remote", "remove", "lab"}, "", nil, api.MRemoteRemove, api.RemoteNameReq{Name: "lab"}},
 		{[]string{"remote", "send", "lab", "tank/a@s"}, "", nil, api.MRemoteSend, api.RemoteSendReq{Remote: "lab", Snapshot: "tank/a@s"}},
 		{[]string{"remote", "send", "-i", "@r", "lab", "tank/a@s"}, "", nil, api.MRemoteSend, api.RemoteSendReq{Remote: "lab", Snapshot: "tank/a@s", From: "@r"}},
-		{[]string{"remote", "list-backups", "lab", "tank/a"}, "", nil, api.MRemoteBackups, api.RemoteBackupsReq{Remote: "lab", Dataset: "tank/a"}},
+		{[]string{"remote", "list-backups", "-j", "lab", "tank/a"}, "", nil, api.MRemoteBackups, api.RemoteBackupsReq{Remote: "lab", Dataset: "tank/a"}},
 		{[]string{"remote", "receive", "-F", "lab", "tank/a@s", "backup/a"}, "", nil, api.MRemoteReceive,
 			api.RemoteReceiveReq{Remote: "lab", Snapshot: "tank/a@s", Target: "backup/a", Force: true}},
 	}
