@@ -12,7 +12,7 @@ import (
 // so a new package must be placed deliberately.
 var rank = map[string]int{
 	"crypto": 0, "format": 0, "compress": 0, "props": 0, "stream": 0,
-	"keysrc": 1, "vdev": 1, "remote": 1,
+	"keysrc": 1, "vdev": 1, "keystore": 1, "remote": 1,
 	"pool":    2,
 	"dmu":     3,
 	"dsl":     4,

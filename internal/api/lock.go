@@ -26,6 +26,9 @@ type UnlockReq struct {
 	Recursive bool   `json:"recursive,omitempty"`
 	Force     bool   `json:"force,omitempty"`
 	Key       []byte `json:"key,omitempty"`
+	// Manifest is a key export (dataset -> hex key): the roots it names
+	// are unlocked with their keys (TrueNAS unlock with a key file).
+	Manifest map[string]string `json:"manifest,omitempty"`
 }
 
 // UnlockResp says which roots were unlocked and which were skipped (their

@@ -129,6 +129,13 @@ func wipeKeys(req any) {
 		clear(r.OldKey)
 	case *UnlockReq:
 		clear(r.Key)
+		for k := range r.Manifest {
+			r.Manifest[k] = ""
+		}
+	case *KeystoreProtectReq:
+		clear(r.Passphrase)
+	case *KeystoreUnlockReq:
+		clear(r.Passphrase)
 	}
 }
 

@@ -196,6 +196,8 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newUnmountCommand(a), // cmd_unmount.go
 		newLockCommand(a),
 		newUnlockCommand(a),
+		newKeyCommand(a),
+		newKeystoreCommand(a),
 		newDaemonCommand(a),
 		newBenchmarkCommand(a),
 		newVersionCommand(a),

@@ -274,10 +274,17 @@ func (d *Daemon) Create(ctx context.Context, c api.Caller, req api.CreateReq) er
 		pn, _, _ := strings.Cut(req.Name, "/")
 		return api.NotFound("cannot create '%s': no such pool '%s'", req.Name, pn)
 	}
-	return apiErr(dp.Create(ctx, req.Name, dsl.CreateOpts{
+	err = dp.Create(ctx, req.Name, dsl.CreateOpts{
 		Parents: req.Parents, Volume: req.Volume, Volsize: req.Volsize, Sparse: req.Sparse,
 		Props: req.Props, Key: req.Key,
-	}))
+	})
+	if _, ok := req.Props["keyformat"]; ok {
+		d.auditLog(c, "create-key", req.Name, err)
+	}
+	if err == nil {
+		d.rememberKeys(dp, req.Name)
+	}
+	return apiErr(err)
 }
 
 func (d *Daemon) Destroy(ctx context.Context, c api.Caller, req api.DestroyReq) error {
@@ -499,6 +506,10 @@ func (d *Daemon) LoadKey(ctx context.Context, c api.Caller, req api.LoadKeyReq) 
 	start := time.Now()
 	err = dp.LoadKey(req.Name, req.NoOp, req.Location, req.Key)
 	d.log.Info("load-key", "dataset", req.Name, "uid", c.UID, "noop", req.NoOp, "ok", err == nil, "took", time.Since(start))
+	d.auditLog(c, "load-key", req.Name, err)
+	if err == nil && !req.NoOp {
+		d.rememberKeys(dp, req.Name)
+	}
 	return apiErr(err)
 }
 
@@ -522,6 +533,9 @@ func (d *Daemon) UnloadKey(ctx context.Context, c api.Caller, req api.UnloadKeyR
 		}
 	}
 	d.log.Info("unload-key", "dataset", req.Name, "uid", c.UID, "unloaded", resp.Unloaded)
+	for _, n := range resp.Unloaded {
+		d.auditLog(c, "unload-key", n, nil)
+	}
 	return resp, nil
 }
 
@@ -532,5 +546,9 @@ func (d *Daemon) ChangeKey(ctx context.Context, c api.Caller, req api.ChangeKeyR
 	}
 	err = dp.ChangeKey(req.Name, dsl.ChangeKeyOpts{Load: req.Load, Inherit: req.Inherit, Props: req.Props, Key: req.Key, OldKey: req.OldKey})
 	d.log.Info("change-key", "dataset", req.Name, "uid", c.UID, "inherit", req.Inherit, "ok", err == nil)
+	d.auditLog(c, "change-key", req.Name, err)
+	if err == nil {
+		d.rememberKeys(dp, req.Name)
+	}
 	return apiErr(err)
 }

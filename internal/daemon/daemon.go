@@ -38,6 +38,8 @@ type Daemon struct {
 	mounts    *mountTable
 
 	remotes remoteSet // remote.go
+
+	keys keys // keys.go: system keystore, audit log
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -90,6 +92,10 @@ func New(opts Options) (*Daemon, error) {
 		d.pools[dp.Name()] = dp
 		d.log.Info("pool imported", "pool", dp.Name(), "txg", dp.Raw().Txg())
 	}
+	if err := d.openKeystore(); err != nil {
+		d.log.Error("keystore", "err", err)
+	}
+	d.autoUnlock()
 	return d, nil
 }
 
@@ -179,6 +185,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv.RegisterMount(d)  // mount.go
 	srv.RegisterRemote(d) // remote.go
 	srv.RegisterLock(d)   // lock.go
+	srv.RegisterKeys(d)   // keys.go
 	d.log.Info("serving", "socket", opts.Socket)
 	serr := srv.ServeUnix(ctx, opts.Socket)
 	cerr := d.Close()

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ func (d *Daemon) Lock(ctx context.Context, c api.Caller, req api.LockReq) error 
 	}
 	_, err = dp.UnloadKey(req.Name, false, false)
 	d.log.Info("lock", "dataset", req.Name, "uid", c.UID, "force", req.Force, "ok", err == nil)
+	d.auditLog(c, "lock", req.Name, err)
 	return apiErr(err)
 }
 
@@ -64,10 +66,31 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 			continue
 		}
 		var material []byte
+		location := ""
 		if r.KeyLocation == "prompt" {
 			material = req.Key
 		}
-		err := dp.LoadKey(r.Dataset, false, "", material)
+		if h, ok := req.Manifest[r.Dataset]; ok {
+			// A key export: hex of the 32-byte key, for raw and hex roots.
+			location = "prompt"
+			material = []byte(h)
+			if r.KeyFormat == "raw" {
+				if material, err = hex.DecodeString(h); err != nil {
+					return resp, api.Invalid("cannot unlock '%s': manifest key of '%s' is not hex", req.Name, r.Dataset)
+				}
+			}
+		} else if len(req.Manifest) > 0 {
+			if i == 0 {
+				return resp, api.Invalid("cannot unlock '%s': the manifest has no key for it", req.Name)
+			}
+			resp.Skipped = append(resp.Skipped, r.Dataset)
+			continue
+		}
+		err := dp.LoadKey(r.Dataset, false, location, material)
+		d.auditLog(c, "unlock", r.Dataset, err)
+		if err == nil {
+			d.rememberKeys(dp, r.Dataset)
+		}
 		switch {
 		case err == nil:
 			resp.Unlocked = append(resp.Unlocked, r.Dataset)

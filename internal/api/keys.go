@@ -1,0 +1,61 @@
+package api
+
+import "context"
+
+// Key custody verbs: key export, the system keystore. Registered with
+// Server.RegisterKeys.
+
+const (
+	MKeyExport       = "key.export"
+	MKeystoreStatus  = "keystore.status"
+	MKeystoreProtect = "keystore.protect"
+	MKeystoreUnlock  = "keystore.unlock"
+)
+
+// KeyExportReq asks for the keys of key-format encryption roots.
+type KeyExportReq struct {
+	Name      string `json:"name"`
+	Recursive bool   `json:"recursive,omitempty"`
+}
+
+// KeyExportResp is the TrueNAS-style manifest: dataset -> hex key.
+type KeyExportResp struct {
+	Keys map[string]string `json:"keys"`
+}
+
+// KeystoreStatus describes the system keystore.
+type KeystoreStatus struct {
+	Protection string            `json:"protection"` // file, passphrase, tpm2, kmip, pkcs11, none
+	Health     string            `json:"health"`     // unlocked, locked, or what it waits for
+	Warning    string            `json:"warning,omitempty"`
+	Entries    int               `json:"entries"`
+	Params     map[string]string `json:"params,omitempty"`
+}
+
+// KeystoreProtectReq re-protects the system secret.
+type KeystoreProtectReq struct {
+	Kind       string            `json:"kind"`
+	Passphrase []byte            `json:"passphrase,omitempty"`
+	Options    map[string]string `json:"options,omitempty"` // pcrs, pin, uri, ...
+}
+
+// KeystoreUnlockReq gives the admin passphrase at start.
+type KeystoreUnlockReq struct {
+	Passphrase []byte `json:"passphrase"`
+}
+
+// KeysBackend serves the key custody verbs.
+type KeysBackend interface {
+	KeyExport(ctx context.Context, caller Caller, req KeyExportReq) (KeyExportResp, error)
+	KeystoreStatus(ctx context.Context, caller Caller) (KeystoreStatus, error)
+	KeystoreProtect(ctx context.Context, caller Caller, req KeystoreProtectReq) error
+	KeystoreUnlock(ctx context.Context, caller Caller, req KeystoreUnlockReq) error
+}
+
+// RegisterKeys adds the key custody verbs served by b.
+func (s *Server) RegisterKeys(b KeysBackend) {
+	s.methods[MKeyExport] = with(b.KeyExport)
+	s.methods[MKeystoreStatus] = noReq(func(ctx context.Context, c Caller) (any, error) { return b.KeystoreStatus(ctx, c) })
+	s.methods[MKeystoreProtect] = noResp(b.KeystoreProtect)
+	s.methods[MKeystoreUnlock] = noResp(b.KeystoreUnlock)
+}

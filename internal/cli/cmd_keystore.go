@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"coffer/internal/api"
+)
+
+func newKeystoreCommand(a *app) *cobra.Command {
+	ks := &cobra.Command{
+		Use:   "keystore COMMAND",
+		Short: "The daemon's system keystore (keys for automatic unlock, credentials)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRunE,
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status [-j]",
+		Short: "Show how the system secret is protected and whether the keystore is open",
+		Example: `  coffer keystore status
+  coffer keystore status -j`,
+		Args: exactArgs(0, ""),
+		RunE: runE(func(ctx context.Context, args []string) error {
+			var st api.KeystoreStatus
+			if err := a.call(ctx, api.MKeystoreStatus, api.Empty{}, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return printer{w: a.env.Stdout}.json(st)
+			}
+			fmt.Fprintf(a.env.Stdout, "protection: %s\nhealth:     %s\nentries:    %d\n", st.Protection, st.Health, st.Entries)
+			if st.Warning != "" {
+				fmt.Fprintf(a.env.Stdout, "WARNING:    %s\n", st.Warning)
+			}
+			return nil
+		}),
+	}
+	status.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
+	protect := &cobra.Command{
+		Use:   "protect file|passphrase",
+		Short: "Protect the system secret another way (nothing else changes)",
+		Long: `Seal the same system secret with another protection: passphrase (an admin
+passphrase typed at every daemon start with 'coffer keystore unlock'; read
+here like a new key: twice at a terminal, once from a pipe) or file (the
+secret in plain on the host, loudly warned). TPM 2.0, KMIP and PKCS#11
+protection come next.`,
+		Example: `  coffer keystore protect passphrase
+  echo 'admin passphrase' | coffer keystore protect passphrase`,
+		Args: exactArgs(1, "protection"),
+		RunE: runE(func(ctx context.Context, args []string) error {
+			req := api.KeystoreProtectReq{Kind: args[0]}
+			if args[0] == "passphrase" {
+				kr := newKeyReader(a)
+				p, err := kr.newKey("passphrase", "the keystore")
+				kr.wipe()
+				if err != nil {
+					return err
+				}
+				defer clear(p)
+				req.Passphrase = p
+			}
+			return a.call(ctx, api.MKeystoreProtect, req, nil)
+		}),
+	}
+	unlock := &cobra.Command{
+		Use:     "unlock",
+		Short:   "Give the admin passphrase so that the keystore opens (passphrase protection)",
+		Example: `  echo 'admin passphrase' | coffer keystore unlock`,
+		Args:    exactArgs(0, ""),
+		RunE: runE(func(ctx context.Context, args []string) error {
+			kr := newKeyReader(a)
+			p, err := kr.existingKey("passphrase", "the keystore")
+			kr.wipe()
+			if err != nil {
+				return err
+			}
+			defer clear(p)
+			return a.call(ctx, api.MKeystoreUnlock, api.KeystoreUnlockReq{Passphrase: p}, nil)
+		}),
+	}
+	ks.AddCommand(status, protect, unlock)
+	return ks
+}
