@@ -349,3 +349,59 @@ func (dp *Pool) ChangeKey(name string, o ChangeKeyOpts) error {
 		return nil
 	})
 }
+
+// ExportedKey is the user key of a key-format (raw or hex) encryption root.
+type ExportedKey struct {
+	Dataset string
+	GUID    uint64
+	Format  string // raw, hex
+	Key     []byte // the 32-byte key (hex-encode it for a manifest)
+}
+
+// ExportKeys returns the loaded user keys of the key-format encryption
+// roots at name (with recursive, also below it). Passphrase roots are
+// skipped: their key is only the passphrase, which coffer never stores.
+func (dp *Pool) ExportKeys(name string, recursive bool) ([]ExportedKey, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	if r == nil || r.Type == "snapshot" {
+		return nil, errf(CodeNotFound, "cannot open '%s': dataset does not exist", name)
+	}
+	scope := []*dsRec{r}
+	if recursive {
+		scope = dp.descendants(r)
+	}
+	var out []ExportedKey
+	for _, d := range scope {
+		if d.Suite == 0 || d.EncRoot != d.ID || d.KeyInfo == nil || d.KeyInfo.Format == "passphrase" {
+			continue
+		}
+		wk := dp.wk[d.ID]
+		if wk == nil {
+			if !recursive {
+				return nil, errf(CodeKey, "cannot export key of '%s': encryption key not loaded", d.Name)
+			}
+			continue
+		}
+		out = append(out, ExportedKey{Dataset: d.Name, GUID: d.GUID, Format: d.KeyInfo.Format, Key: append([]byte(nil), wk...)})
+	}
+	if len(out) == 0 && !recursive {
+		return nil, errf(CodeInvalid, "cannot export key of '%s': not a key-format (raw or hex) encryption root", name)
+	}
+	return out, nil
+}
+
+// RootGUIDs returns the encryption roots of the pool with their GUIDs and
+// key formats (for automatic unlock at start).
+func (dp *Pool) RootGUIDs() map[string]ExportedKey {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	out := map[string]ExportedKey{}
+	for _, d := range dp.m.Datasets {
+		if d.Suite != 0 && d.EncRoot == d.ID && d.KeyInfo != nil && !d.Partial {
+			out[d.Name] = ExportedKey{Dataset: d.Name, GUID: d.GUID, Format: d.KeyInfo.Format}
+		}
+	}
+	return out
+}

@@ -48,7 +48,9 @@ func TestKeystoreAutoUnlockAndManifest(t *testing.T) {
 	d.ok("snapshot", "-r", "tank/vault@s")
 	b := startDaemon(t)
 	b.newPool("backup")
-	cli := func(x *daemon, args string) string { return "COFFER_SOCKET=" + shq(x.sock) + " " + shq(bin) + " " + args }
+	cli := func(x *daemon, args string) string {
+		return "COFFER_SOCKET=" + shq(x.sock) + " " + shq(bin) + " " + args
+	}
 	pipe(t, cli(d, "send -w -R tank/vault@s"), cli(b, "receive -u backup/vault"))
 	m := map[string]string{"backup/vault": manifest["tank/vault"]}
 	mb, _ := json.Marshal(m)

@@ -21,7 +21,9 @@ func TestResumeInterruptedReceive(t *testing.T) {
 		t.Fatalf("cp: %v %s", err, out)
 	}
 	a.ok("snapshot", "tank/media@s1")
-	cli := func(d *daemon, args string) string { return "COFFER_SOCKET=" + shq(d.sock) + " " + shq(bin) + " " + args }
+	cli := func(d *daemon, args string) string {
+		return "COFFER_SOCKET=" + shq(d.sock) + " " + shq(bin) + " " + args
+	}
 	// The transport dies after 300000 bytes.
 	out, err := exec.Command("bash", "-c", cli(a, "send -w tank/media@s1")+" | head -c 300000 | "+cli(b, "receive -s backup/media")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "send -t") {
