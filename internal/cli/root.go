@@ -175,6 +175,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newPoolExportCommand(a),
 		newPoolDestroyCommand(a),
 		newPoolScrubCommand(a),
+		newPoolCheckCommand(a),
 	)
 	root.AddCommand(
 		pool,

@@ -186,6 +186,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv.RegisterRemote(d) // remote.go
 	srv.RegisterLock(d)   // lock.go
 	srv.RegisterKeys(d)   // keys.go
+	srv.RegisterCheck(d)  // check.go
 	d.log.Info("serving", "socket", opts.Socket)
 	serr := srv.ServeUnix(ctx, opts.Socket)
 	cerr := d.Close()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -122,6 +123,10 @@ func TestPoolVerbs(t *testing.T) {
 		t.Errorf("pool status after scrub:\n%s", out)
 	}
 	d.fail(1, "cannot open 'nope': no such pool", "pool", "scrub", "nope")
+	if out := d.ok("pool", "check", "mir"); !strings.Contains(out, " 0 problems") {
+		t.Errorf("pool check of a healthy pool: %s", out)
+	}
+	d.fail(1, "cannot open 'nope': no such pool", "pool", "check", "nope")
 
 	// export / import.
 	guid := d.prop("mir", "guid")
@@ -209,5 +214,35 @@ func TestPoolImportDegradedMirror(t *testing.T) {
 	}
 	if len(ps.Vdevs) == 1 && len(ps.Vdevs[0].Children) != 2 {
 		t.Errorf("the missing side %s is not listed (zpool shows it UNAVAIL): %+v", m2, ps.Vdevs[0].Children)
+	}
+}
+
+// TestPoolCheckFindsDamage: pool check reports damaged blocks and exits 1.
+func TestPoolCheckFindsDamage(t *testing.T) {
+	d := startDaemon(t)
+	mnt := t.TempDir()
+	vdev := filepath.Join(t.TempDir(), "v")
+	d.ok("pool", "create", "-O", "mountpoint="+mnt, "-O", "compression=off", "tank", vdev)
+	d.ok("create", "tank/fs")
+	d.ok("mount", "tank/fs")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MiB
+	if err := os.WriteFile(filepath.Join(mnt, "fs/big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("unmount", "tank/fs")
+	if out := d.ok("pool", "check", "tank"); !strings.Contains(out, " 0 problems") {
+		t.Fatalf("healthy: %s", out)
+	}
+	f, err := os.OpenFile(filepath.Join(vdev, "data"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(256 << 10); off < 1<<20; off += 64 << 10 {
+		f.WriteAt([]byte("DAMAGE"), off)
+	}
+	f.Close()
+	r := d.run(nil, "pool", "check", "tank")
+	if r.code != 1 || !strings.Contains(r.stdout, "damaged block") || !strings.Contains(r.stderr, "is inconsistent") {
+		t.Fatalf("pool check of a damaged pool: %s", r)
 	}
 }
