@@ -107,7 +107,8 @@ func TestFileKeys(t *testing.T) {
 }
 
 // TestLoadUnloadRecursive: load-key -r/-a (keys in the daemon's order, from
-// stdin and files), unload-key -r/-a, and the restart that locks them all.
+// stdin and files), unload-key -r/-a, and the restart that locks the
+// passphrase roots (key-format roots come back from the keystore).
 func TestLoadUnloadRecursive(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
@@ -155,9 +156,12 @@ func TestLoadUnloadRecursive(t *testing.T) {
 	}
 	d.wantKeystatus("after load-key -a", "available", all...)
 
+	// A restart locks the passphrase roots; the key-format root (hex, from a
+	// file) comes back unlocked from the system keystore (SPEC §3, §6).
 	d.restart()
-	d.wantKeystatus("after restart", "unavailable", all...)
-	if out := d.okIn([]byte("first passphrase\nsecond passphrase\nthird passphrase\n"), "load-key", "-a"); out != "4 / 4 key(s) successfully loaded\n" {
+	d.wantKeystatus("after restart", "unavailable", "tank/a", "tank/a/inh", "tank/a/b", "zoo/z")
+	d.wantKeystatus("after restart (keystore)", "available", "tank/a/f")
+	if out := d.okIn([]byte("first passphrase\nsecond passphrase\nthird passphrase\n"), "load-key", "-a"); out != "3 / 3 key(s) successfully loaded\n" {
 		t.Errorf("load-key -a after restart: %q", out)
 	}
 	d.wantKeystatus("after load-key -a after restart", "available", all...)
@@ -218,10 +222,12 @@ func TestChangeKey(t *testing.T) {
 	d.wantKeystatus("after unload of the parent", "unavailable", "tank/p", "tank/p/c", "tank/p/c/g")
 	d.ok("load-key", "tank/p")
 	d.wantKeystatus("after load of the parent", "available", "tank/p", "tank/p/c", "tank/p/c/g")
+	// tank/p has a hex key: the system keystore unlocks it at start.
 	d.restart()
-	d.wantKeystatus("after restart", "unavailable", "tank/p", "tank/p/c", "tank/p/c/g")
+	d.wantKeystatus("after restart (keystore)", "available", "tank/p", "tank/p/c", "tank/p/c/g")
+	d.ok("lock", "tank/p") // mounted at start: lock unmounts, then unloads
 	d.ok("load-key", "-r", "tank/p")
-	d.wantKeystatus("after restart and load-key", "available", "tank/p", "tank/p/c", "tank/p/c/g")
+	d.wantKeystatus("after unload and load-key -r", "available", "tank/p", "tank/p/c", "tank/p/c/g")
 	d.fail(2, "-i and -o are mutually exclusive", "change-key", "-i", "-o", "keyformat=hex", "tank/p")
 	d.fail(2, "", "change-key", "-o", "compression=off", "tank/p")
 }
@@ -262,7 +268,9 @@ func TestHTTPSKeyLocation(t *testing.T) {
 	}
 	d.ok("unload-key", "tank/web")
 	d.restart()
-	d.wantKeystatus("after restart", "unavailable", "tank/web")
+	// A key-format root comes back from the system keystore at start.
+	d.wantKeystatus("after restart (keystore)", "available", "tank/web")
+	d.ok("lock", "tank/web") // mounted at start: lock unmounts, then unloads
 	d.ok("load-key", "tank/web")
 	d.wantKeystatus("after load-key over https", "available", "tank/web")
 
