@@ -218,6 +218,14 @@ func main() {
 	fmt.Printf("| untar (s, lower is better) | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.2fx |\n",
 		median(enc.UntarSec), median(plain.UntarSec), median(gc.UntarSec), median(bareF.UntarSec),
 		median(enc.UntarSec)/median(gc.UntarSec), median(enc.UntarSec)/median(bareF.UntarSec), median(enc.UntarSec)/median(plain.UntarSec))
+	// P8: the daemon's peak resident memory over the whole run.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", daemon.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				fmt.Printf("\ndaemon peak RSS (VmHWM) over the run: %s (target <= 256 MiB while writing 4 GiB)\n", strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
+			}
+		}
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		os.WriteFile(*jsonOut, b, 0o644)
