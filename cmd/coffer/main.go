@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"coffer/internal/cli"
@@ -19,6 +20,11 @@ func main() {
 }
 
 func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit keeps the heap near what the dirty data and block
+		// buffers need instead of letting it double between collections.
+		debug.SetMemoryLimit(192 << 20)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var level slog.Level
