@@ -13,6 +13,7 @@ import (
 var rank = map[string]int{
 	"crypto": 0, "format": 0, "compress": 0, "props": 0, "stream": 0,
 	"keysrc": 1, "vdev": 1, "keystore": 1, "remote": 1,
+	"tpm":     1,
 	"pool":    2,
 	"dmu":     3,
 	"dsl":     4,

@@ -32,5 +32,5 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
-	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, Logger: log})
+	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log})
 }

@@ -12,7 +12,7 @@ import (
 func newDaemonCommand(a *app) *cobra.Command {
 	opts := DaemonOptions{StateDir: "/var/lib/coffer", LogLevel: "info"}
 	cmd := &cobra.Command{
-		Use:   "daemon [--state DIR] [--socket PATH] [--http ADDR] [--log-level LEVEL]",
+		Use:   "daemon [--state DIR] [--socket PATH] [--http ADDR] [--tpm DEV] [--log-level LEVEL]",
 		Short: "Run the coffer daemon: hold pools and keys, serve the API",
 		Long: `Run the daemon in the foreground. It holds the pools open and the loaded
 keys in memory and serves the API on a Unix socket (mode 0600; only root
@@ -34,6 +34,7 @@ encrypted dataset whose key is not unlocked automatically.`,
 	f.StringVar(&opts.StateDir, "state", opts.StateDir, "state directory")
 	f.StringVar(&opts.Socket, "socket", "", "API socket (default $"+api.EnvSocket+" or "+api.DefaultSocket+")")
 	f.StringVar(&opts.HTTPAddr, "http", "", "also serve the HTTP API and web UI on this address")
+	f.StringVar(&opts.TPM, "tpm", "", "TPM 2.0 device, or tcp://HOST:PORT for swtpm (default /dev/tpmrm0)")
 	f.StringVar(&opts.LogLevel, "log-level", opts.LogLevel, "debug, info, warn or error")
 	return cmd
 }

@@ -39,20 +39,27 @@ func newKeystoreCommand(a *app) *cobra.Command {
 		}),
 	}
 	status.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
+	var pcrs string
+	var withPIN bool
 	protect := &cobra.Command{
-		Use:   "protect file|passphrase",
+		Use:   "protect file|passphrase|tpm2 [--pcrs 7,...] [--pin]",
 		Short: "Protect the system secret another way (nothing else changes)",
 		Long: `Seal the same system secret with another protection: passphrase (an admin
 passphrase typed at every daemon start with 'coffer keystore unlock'; read
-here like a new key: twice at a terminal, once from a pipe) or file (the
-secret in plain on the host, loudly warned). TPM 2.0, KMIP and PKCS#11
-protection come next.`,
-		Example: `  coffer keystore protect passphrase
+here like a new key: twice at a terminal, once from a pipe), tpm2 (sealed to
+the TPM with a PCR policy, PCR 7 unless --pcrs says otherwise; --pin adds a
+PIN that 'coffer keystore unlock' must give at every start), or file (the
+secret in plain on the host, loudly warned). KMIP and PKCS#11 come next.`,
+		Example: `  coffer keystore protect tpm2
+  coffer keystore protect tpm2 --pcrs 0,7 --pin
   echo 'admin passphrase' | coffer keystore protect passphrase`,
 		Args: exactArgs(1, "protection"),
 		RunE: runE(func(ctx context.Context, args []string) error {
 			req := api.KeystoreProtectReq{Kind: args[0]}
-			if args[0] == "passphrase" {
+			if args[0] == "tpm2" {
+				req.Options = map[string]string{"pcrs": pcrs}
+			}
+			if args[0] == "passphrase" || (args[0] == "tpm2" && withPIN) {
 				kr := newKeyReader(a)
 				p, err := kr.newKey("passphrase", "the keystore")
 				kr.wipe()
@@ -65,6 +72,8 @@ protection come next.`,
 			return a.call(ctx, api.MKeystoreProtect, req, nil)
 		}),
 	}
+	protect.Flags().StringVar(&pcrs, "pcrs", "7", "tpm2: PCRs the seal is bound to")
+	protect.Flags().BoolVar(&withPIN, "pin", false, "tpm2: also require a PIN (read like a new passphrase)")
 	unlock := &cobra.Command{
 		Use:     "unlock",
 		Short:   "Give the admin passphrase so that the keystore opens (passphrase protection)",

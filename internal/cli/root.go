@@ -25,6 +25,7 @@ type DaemonOptions struct {
 	StateDir string // --state
 	Socket   string // --socket
 	HTTPAddr string // --http; empty: no HTTP listener
+	TPM      string // --tpm: device or tcp://HOST:PORT
 	LogLevel string // --log-level: debug, info, warn, error
 	Stderr   io.Writer
 }

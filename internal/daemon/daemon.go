@@ -21,6 +21,7 @@ import (
 type Options struct {
 	StateDir string
 	Socket   string
+	TPM      string // TPM device or tcp://HOST:PORT (swtpm); default /dev/tpmrm0
 	Logger   *slog.Logger
 	// Pool options (tests shorten the commit interval).
 	PoolOptions dsl.Options

@@ -17,7 +17,7 @@ import (
 
 var _ api.KeysBackend = (*Daemon)(nil)
 
-const fileWarning = "the system secret is stored in plain on this host (file protection): whoever reads the disk can unlock the key-format datasets; protect it with 'coffer keystore protect passphrase' (TPM, KMIP and PKCS#11 protection are coming)"
+const fileWarning = "the system secret is stored in plain on this host (file protection): whoever reads the disk can unlock the key-format datasets; protect it with 'coffer keystore protect tpm2' or 'coffer keystore protect passphrase'"
 
 // keys is the daemon's key custody state.
 type keys struct {
@@ -38,12 +38,26 @@ func (d *Daemon) openKeystore() error {
 	d.keys.store = st
 	ctx := context.Background()
 	if !st.Initialized() {
-		// First start: no TPM support yet, so a plain file, loudly warned.
+		// First start: the TPM when there is one, else a plain file, loudly
+		// warned (SPEC §6).
+		if d.tpmPresent() {
+			err := st.Init(ctx, tpmProtector{device: d.tpmDevice(), pcrs: []int{7}})
+			if err == nil {
+				d.log.Info("keystore created", "protection", "tpm2", "device", d.tpmDevice(), "pcrs", "7")
+				return nil
+			}
+			d.log.Error("TPM present but sealing failed; falling back to file protection", "err", err)
+		}
 		d.log.Warn("keystore created", "protection", "file", "warning", fileWarning)
 		return st.Init(ctx, keystore.FileProtector{})
 	}
 	kind, _ := st.Protection()
 	switch kind {
+	case "tpm2":
+		if err := d.unsealTPM(ctx, st, nil); err != nil {
+			d.log.Error("keystore locked", "protection", "tpm2", "reason", err)
+		}
+		return nil
 	case "file":
 		d.log.Warn("keystore protection is file", "warning", fileWarning)
 		return st.Unlock(ctx, keystore.FileProtector{})
@@ -170,7 +184,13 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 			return api.Invalid("cannot protect the keystore: the admin passphrase must be at least 8 bytes")
 		}
 		p = keystore.PassphraseProtector{Passphrase: append([]byte(nil), req.Passphrase...)}
-	case "tpm2", "kmip", "pkcs11":
+	case "tpm2":
+		pcrs, err := parsePCRs(req.Options["pcrs"])
+		if err != nil {
+			return api.Invalid("cannot protect the keystore with tpm2: %v", err)
+		}
+		p = tpmProtector{device: d.tpmDevice(), pcrs: pcrs, pin: append([]byte(nil), req.Passphrase...)}
+	case "kmip", "pkcs11":
 		return api.Invalid("cannot protect the keystore with %s: not supported by this build yet", req.Kind)
 	default:
 		return api.Errorf(api.CodeUsage, "unknown protection '%s' (file, passphrase, tpm2, kmip, pkcs11)", req.Kind)
@@ -185,10 +205,15 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 
 func (d *Daemon) KeystoreUnlock(ctx context.Context, c api.Caller, req api.KeystoreUnlockReq) error {
 	st := d.keys.store
-	if kind, _ := st.Protection(); kind != "passphrase" {
-		return api.Invalid("cannot unlock the keystore: its protection is %s, not passphrase", kind)
+	var err error
+	switch kind, _ := st.Protection(); kind {
+	case "passphrase":
+		err = st.Unlock(ctx, keystore.PassphraseProtector{Passphrase: append([]byte(nil), req.Passphrase...)})
+	case "tpm2": // the PIN
+		err = d.unsealTPM(ctx, st, append([]byte(nil), req.Passphrase...))
+	default:
+		return api.Invalid("cannot unlock the keystore: its protection is %s; it needs no passphrase", kind)
 	}
-	err := st.Unlock(ctx, keystore.PassphraseProtector{Passphrase: append([]byte(nil), req.Passphrase...)})
 	d.auditLog(c, "keystore-unlock", "", err)
 	if err != nil {
 		return api.KeyError("cannot unlock the keystore: %v", err)

@@ -65,6 +65,7 @@ type daemon struct {
 	state string
 	sock  string
 	env   []string // extra environment of the daemon process
+	extra []string // extra daemon arguments
 	cmd   *exec.Cmd
 	exit  chan struct{}
 	log   *syncBuffer
@@ -93,7 +94,7 @@ func startDaemon(t *testing.T, env ...string) *daemon {
 
 func (d *daemon) start() {
 	d.t.Helper()
-	cmd := exec.Command(bin, "daemon", "--state", d.state, "--socket", d.sock, "--log-level", "debug")
+	cmd := exec.Command(bin, append([]string{"daemon", "--state", d.state, "--socket", d.sock, "--log-level", "debug"}, d.extra...)...)
 	cmd.Env = append(os.Environ(), d.env...)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {
