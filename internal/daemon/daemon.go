@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"coffer/internal/api"
+	"coffer/internal/atomicfile"
 	"coffer/internal/dsl"
 	"coffer/internal/pool"
 )
@@ -139,23 +140,7 @@ func (d *Daemon) writeCache() error {
 	if err != nil {
 		return err
 	}
-	tmp := d.cachePath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, d.cachePath())
+	return atomicfile.WriteFile(d.cachePath(), b)
 }
 
 // Close commits and closes every pool.

@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"coffer/internal/atomicfile"
 )
 
 // Protector protects the system secret.
@@ -255,33 +257,7 @@ func (s *Store) writeHeader() error {
 	return writeAtomic(s.path("secret.json"), b)
 }
 
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func writeAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b) }
 
 // Put stores or replaces an entry.
 func (s *Store) Put(id string, e Entry) error {

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"coffer/internal/atomicfile"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -251,22 +252,4 @@ func gcm(key crypto.Secret) (cipher.AEAD, error) {
 }
 
 // writeFileAtomic writes b to p (mode 0600) through a synced temporary file.
-func writeFileAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
+func writeFileAtomic(p string, b []byte) error { return atomicfile.WriteFile(p, b) }
