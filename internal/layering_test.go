@@ -13,7 +13,9 @@ import (
 var rank = map[string]int{
 	"atomicfile": 0, "crypto": 0, "format": 0, "compress": 0, "props": 0, "stream": 0,
 	"keysrc": 1, "vdev": 1, "keystore": 1, "remote": 1,
+	"kmip":    1,
 	"tpm":     1,
+	"pkcs11":  1,
 	"pool":    2,
 	"dmu":     3,
 	"dsl":     4,

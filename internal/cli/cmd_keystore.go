@@ -42,20 +42,32 @@ func newKeystoreCommand(a *app) *cobra.Command {
 	var pcrs string
 	var withPIN bool
 	protect := &cobra.Command{
-		Use:   "protect file|passphrase|tpm2 [--pcrs 7,...] [--pin]",
+		Use:   "protect file|passphrase|tpm2 [--pcrs 7,...] [--pin]|kmip URI",
 		Short: "Protect the system secret another way (nothing else changes)",
 		Long: `Seal the same system secret with another protection: passphrase (an admin
 passphrase typed at every daemon start with 'coffer keystore unlock'; read
 here like a new key: twice at a terminal, once from a pipe), tpm2 (sealed to
 the TPM with a PCR policy, PCR 7 unless --pcrs says otherwise; --pin adds a
 PIN that 'coffer keystore unlock' must give at every start), or file (the
-secret in plain on the host, loudly warned). KMIP and PKCS#11 come next.`,
+secret in plain on the host, loudly warned), or kmip URI (wrapped under a
+key that lives in a KMIP server; the host keeps only its ID:
+kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH[&name=LABEL], the client
+certificate authenticating this host). PKCS#11 comes next.`,
 		Example: `  coffer keystore protect tpm2
   coffer keystore protect tpm2 --pcrs 0,7 --pin
-  echo 'admin passphrase' | coffer keystore protect passphrase`,
-		Args: exactArgs(1, "protection"),
+  echo 'admin passphrase' | coffer keystore protect passphrase
+  coffer keystore protect kmip 'kmip://kms.example:5696?ca=/etc/coffer/kms-ca.pem&cert=/etc/coffer/host.pem&key=/etc/coffer/host.key'`,
+		Args: rangeArgs(1, 2, "protection"),
 		RunE: runE(func(ctx context.Context, args []string) error {
 			req := api.KeystoreProtectReq{Kind: args[0]}
+			if args[0] == "kmip" {
+				if len(args) != 2 {
+					return usagef("missing KMIP URI argument")
+				}
+				req.Options = map[string]string{"uri": args[1]}
+			} else if len(args) > 1 {
+				return usagef("too many arguments")
+			}
 			if args[0] == "tpm2" {
 				req.Options = map[string]string{"pcrs": pcrs}
 			}

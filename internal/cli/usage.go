@@ -79,3 +79,15 @@ func maxArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+func rangeArgs(lo, hi int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < lo {
+			return usagef("missing %s argument", what)
+		}
+		if len(args) > hi {
+			return usagef("too many arguments")
+		}
+		return nil
+	}
+}

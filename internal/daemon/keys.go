@@ -58,6 +58,13 @@ func (d *Daemon) openKeystore() error {
 			d.log.Error("keystore locked", "protection", "tpm2", "reason", err)
 		}
 		return nil
+	case "kmip":
+		_, params := st.Protection()
+		if err := st.Unlock(ctx, &kmipProtector{uri: params["uri"]}); err != nil {
+			// No cached copy of the key yet: the daemon waits for the server.
+			d.log.Error("keystore locked: waiting for the KMIP server (no cached key)", "reason", err)
+		}
+		return nil
 	case "file":
 		d.log.Warn("keystore protection is file", "warning", fileWarning)
 		return st.Unlock(ctx, keystore.FileProtector{})
@@ -190,7 +197,12 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 			return api.Invalid("cannot protect the keystore with tpm2: %v", err)
 		}
 		p = tpmProtector{device: d.tpmDevice(), pcrs: pcrs, pin: append([]byte(nil), req.Passphrase...)}
-	case "kmip", "pkcs11":
+	case "kmip":
+		if req.Options["uri"] == "" {
+			return api.Errorf(api.CodeUsage, "cannot protect the keystore with kmip: give the server as kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH")
+		}
+		p = &kmipProtector{uri: req.Options["uri"]}
+	case "pkcs11":
 		return api.Invalid("cannot protect the keystore with %s: not supported by this build yet", req.Kind)
 	default:
 		return api.Errorf(api.CodeUsage, "unknown protection '%s' (file, passphrase, tpm2, kmip, pkcs11)", req.Kind)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"coffer/internal/keystore"
+	"coffer/internal/kmip"
 	"coffer/internal/tpm"
 )
 
@@ -106,4 +109,85 @@ func (d *Daemon) unsealTPM(ctx context.Context, st *keystore.Store, pin []byte) 
 		return fmt.Errorf("waiting for the TPM PIN: run 'coffer keystore unlock'")
 	}
 	return err
+}
+
+// kmipProtector wraps the system secret under a key-encryption key that
+// lives in a KMIP server; the host keeps only the key's ID and the wrapped
+// secret (as vSAN does), plus the client certificate it authenticates with.
+type kmipProtector struct {
+	uri string // kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH&name=LABEL
+	id  string
+}
+
+var _ keystore.Protector = (*kmipProtector)(nil)
+
+func (p *kmipProtector) Kind() string { return "kmip" }
+
+func (p *kmipProtector) Params() map[string]string {
+	return map[string]string{"uri": p.uri, "key_id": p.id}
+}
+
+func (p *kmipProtector) config() (kmip.Config, string, error) {
+	u, err := url.Parse(p.uri)
+	if err != nil || u.Scheme != "kmip" || u.Host == "" {
+		return kmip.Config{}, "", fmt.Errorf("bad KMIP URI (want kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH[&name=LABEL])")
+	}
+	q := u.Query()
+	read := func(k string) ([]byte, error) {
+		f := q.Get(k)
+		if !filepath.IsAbs(f) {
+			return nil, fmt.Errorf("KMIP URI needs an absolute %s= path", k)
+		}
+		return os.ReadFile(f)
+	}
+	var c kmip.Config
+	c.Addr, c.Timeout = u.Host, 20*time.Second
+	if c.CA, err = read("ca"); err == nil {
+		if c.Cert, err = read("cert"); err == nil {
+			c.Key, err = read("key")
+		}
+	}
+	name := q.Get("name")
+	if name == "" {
+		name = "coffer-system-kek"
+	}
+	return c, name, err
+}
+
+func (p *kmipProtector) Seal(ctx context.Context, secret []byte) ([]byte, error) {
+	cfg, name, err := p.config()
+	if err != nil {
+		return nil, err
+	}
+	c, err := kmip.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ids, err := c.Locate(ctx, name)
+	if err != nil && !errors.Is(err, kmip.ErrNotFound) {
+		return nil, err
+	}
+	if len(ids) > 0 {
+		p.id = ids[0]
+	} else if p.id, err = c.CreateAES256(ctx, name); err != nil {
+		return nil, err
+	}
+	return c.WrapSecret(ctx, p.id, secret)
+}
+
+func (p *kmipProtector) Unseal(ctx context.Context, blob []byte) ([]byte, error) {
+	cfg, _, err := p.config()
+	if err != nil {
+		return nil, err
+	}
+	if p.id, err = kmip.BlobKeyID(blob); err != nil {
+		return nil, err
+	}
+	c, err := kmip.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.UnwrapSecret(ctx, p.id, blob)
 }
