@@ -42,7 +42,7 @@ func newKeystoreCommand(a *app) *cobra.Command {
 	var pcrs string
 	var withPIN bool
 	protect := &cobra.Command{
-		Use:   "protect file|passphrase|tpm2 [--pcrs 7,...] [--pin]|kmip URI",
+		Use:   "protect file|passphrase|tpm2 [--pcrs 7,...] [--pin]|kmip URI|pkcs11 URI",
 		Short: "Protect the system secret another way (nothing else changes)",
 		Long: `Seal the same system secret with another protection: passphrase (an admin
 passphrase typed at every daemon start with 'coffer keystore unlock'; read
@@ -52,7 +52,9 @@ PIN that 'coffer keystore unlock' must give at every start), or file (the
 secret in plain on the host, loudly warned), or kmip URI (wrapped under a
 key that lives in a KMIP server; the host keeps only its ID:
 kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH[&name=LABEL], the client
-certificate authenticating this host). PKCS#11 comes next.`,
+certificate authenticating this host), or pkcs11 URI (wrapped in a PKCS#11
+token by a non-extractable AES key generated there:
+pkcs11:token=T;object=O?module-path=PATH&pin-source=file:///PATH).`,
 		Example: `  coffer keystore protect tpm2
   coffer keystore protect tpm2 --pcrs 0,7 --pin
   echo 'admin passphrase' | coffer keystore protect passphrase
@@ -60,9 +62,9 @@ certificate authenticating this host). PKCS#11 comes next.`,
 		Args: rangeArgs(1, 2, "protection"),
 		RunE: runE(func(ctx context.Context, args []string) error {
 			req := api.KeystoreProtectReq{Kind: args[0]}
-			if args[0] == "kmip" {
+			if args[0] == "kmip" || args[0] == "pkcs11" {
 				if len(args) != 2 {
-					return usagef("missing KMIP URI argument")
+					return usagef("missing %s URI argument", args[0])
 				}
 				req.Options = map[string]string{"uri": args[1]}
 			} else if len(args) > 1 {

@@ -13,6 +13,7 @@ import (
 	"coffer/internal/api"
 	"coffer/internal/dsl"
 	"coffer/internal/keystore"
+	"coffer/internal/pkcs11"
 )
 
 var _ api.KeysBackend = (*Daemon)(nil)
@@ -56,6 +57,12 @@ func (d *Daemon) openKeystore() error {
 	case "tpm2":
 		if err := d.unsealTPM(ctx, st, nil); err != nil {
 			d.log.Error("keystore locked", "protection", "tpm2", "reason", err)
+		}
+		return nil
+	case "pkcs11":
+		_, params := st.Protection()
+		if err := st.Unlock(ctx, pkcs11Protector{uri: params["uri"]}); err != nil {
+			d.log.Error("keystore locked: waiting for the PKCS#11 token", "reason", err)
 		}
 		return nil
 	case "kmip":
@@ -203,7 +210,15 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 		}
 		p = &kmipProtector{uri: req.Options["uri"]}
 	case "pkcs11":
-		return api.Invalid("cannot protect the keystore with %s: not supported by this build yet", req.Kind)
+		if req.Options["uri"] == "" {
+			return api.Errorf(api.CodeUsage, "cannot protect the keystore with pkcs11: give the token as pkcs11:token=T;object=O?module-path=PATH&pin-source=file:///PATH")
+		}
+		if u, err := pkcs11.ParseURI(req.Options["uri"]); err != nil {
+			return api.Invalid("cannot protect the keystore with pkcs11: %v", err)
+		} else if len(u.PIN) > 0 && u.PINSource == "" {
+			return api.Invalid("cannot protect the keystore with pkcs11: use pin-source=file:///PATH, not pin-value: the URI is stored on the host")
+		}
+		p = pkcs11Protector{uri: req.Options["uri"]}
 	default:
 		return api.Errorf(api.CodeUsage, "unknown protection '%s' (file, passphrase, tpm2, kmip, pkcs11)", req.Kind)
 	}

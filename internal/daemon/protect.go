@@ -13,6 +13,7 @@ import (
 
 	"coffer/internal/keystore"
 	"coffer/internal/kmip"
+	"coffer/internal/pkcs11"
 	"coffer/internal/tpm"
 )
 
@@ -190,4 +191,42 @@ func (p *kmipProtector) Unseal(ctx context.Context, blob []byte) ([]byte, error)
 	}
 	defer c.Close()
 	return c.UnwrapSecret(ctx, p.id, blob)
+}
+
+// pkcs11Protector wraps the system secret under an AES key that lives in a
+// PKCS#11 token (an HSM) and never leaves it. The host keeps the token URI
+// (with a pin-source, never a pin-value) and the wrapped secret.
+type pkcs11Protector struct {
+	uri string
+}
+
+var _ keystore.Protector = pkcs11Protector{}
+
+func (p pkcs11Protector) Kind() string { return "pkcs11" }
+
+func (p pkcs11Protector) Params() map[string]string {
+	u, err := pkcs11.ParseURI(p.uri)
+	if err != nil {
+		return nil
+	}
+	return map[string]string{"uri": u.String()} // never the pin-value
+}
+
+func (p pkcs11Protector) Seal(ctx context.Context, secret []byte) ([]byte, error) {
+	u, err := pkcs11.ParseURI(p.uri)
+	if err != nil {
+		return nil, err
+	}
+	if err := pkcs11.GenerateKEK(ctx, u); err != nil && !errors.Is(err, pkcs11.ErrKeyExists) {
+		return nil, err
+	}
+	return pkcs11.WrapSecret(ctx, u, secret)
+}
+
+func (p pkcs11Protector) Unseal(ctx context.Context, blob []byte) ([]byte, error) {
+	u, err := pkcs11.ParseURI(p.uri)
+	if err != nil {
+		return nil, err
+	}
+	return pkcs11.UnwrapSecret(ctx, u, blob)
 }
