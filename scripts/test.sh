@@ -33,11 +33,30 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 go vet ./...
 go test -count=1 -timeout 30m ./...
 go test -count=1 -race -timeout 20m ./internal/crypto/... ./internal/format/... ./internal/pool/... ./internal/dmu/... ./internal/dsl/... ./internal/vdev/... ./internal/compress/... ./internal/api/...
-# Fuzz targets, briefly (go test -fuzz takes one target and one package at a time).
+# Fuzz targets, briefly (go test -fuzz takes one target and one package at a
+# time). A crash is a failure; the fuzzing engine itself sometimes dies under
+# load ("fuzzing process terminated unexpectedly"), so a run that fails
+# without writing a crash input is retried once.
 fuzztime=${COFFER_FUZZTIME:-5s}
 for pkg in $(go list ./internal/...); do
 	for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-		go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+		dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$f
+		before=$(ls "$dir" 2>/dev/null | wc -l)
+		ok=0
+		for try in 1 2; do
+			if out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+				ok=1
+				break
+			fi
+			echo "$out" | tail -20
+			after=$(ls "$dir" 2>/dev/null | wc -l)
+			if [ "$after" -gt "$before" ]; then
+				echo "fuzz FAILED: $pkg $f found a crashing input in $dir" >&2
+				exit 1
+			fi
+			echo "fuzz engine failure on $pkg $f (try $try), retrying" >&2
+		done
+		[ "$ok" = 1 ] || { echo "fuzz FAILED: $pkg $f" >&2; exit 1; }
 		echo "fuzz ok: $pkg $f"
 	done
 done
