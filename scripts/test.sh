@@ -41,7 +41,7 @@ fuzztime=${COFFER_FUZZTIME:-5s}
 for pkg in $(go list ./internal/...); do
 	for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$f
-		before=$(ls "$dir" 2>/dev/null | wc -l)
+		before=$(ls "$dir" 2>/dev/null | wc -l || true)
 		ok=0
 		for try in 1 2; do
 			if out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
@@ -49,7 +49,7 @@ for pkg in $(go list ./internal/...); do
 				break
 			fi
 			echo "$out" | tail -20
-			after=$(ls "$dir" 2>/dev/null | wc -l)
+			after=$(ls "$dir" 2>/dev/null | wc -l || true)
 			if [ "$after" -gt "$before" ]; then
 				echo "fuzz FAILED: $pkg $f found a crashing input in $dir" >&2
 				exit 1
