@@ -2,16 +2,17 @@ package dsl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	"coffer/internal/crypto"
 	"coffer/internal/dmu"
 	"coffer/internal/format"
 	"coffer/internal/keysrc"
+	"coffer/internal/pool"
 	"coffer/internal/props"
 )
 
@@ -57,7 +58,7 @@ func (dp *Pool) Create(ctx context.Context, name string, o CreateOpts) error {
 	if err := props.ValidDatasetName(name); err != nil {
 		return errf(CodeInvalid, "cannot create '%s': %v", name, err)
 	}
-	if pool, _, _ := cut(name, "/"); pool != dp.Name() {
+	if pool, _, _ := strings.Cut(name, "/"); pool != dp.Name() {
 		return errf(CodeNotFound, "cannot create '%s': no such pool '%s'", name, pool)
 	}
 	if dp.lookup(name) != nil {
@@ -121,15 +122,6 @@ func (dp *Pool) Create(ctx context.Context, name string, o CreateOpts) error {
 		}
 		return nil
 	})
-}
-
-func cut(s, sep string) (string, string, bool) {
-	for i := 0; i+len(sep) <= len(s); i++ {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }
 
 // planCreateUnder plans a dataset whose parent may itself be planned.
@@ -359,7 +351,7 @@ func (dp *Pool) applyCreate(txg uint64, pl *createPlan) error {
 	id := m.NextID
 	m.NextID++
 	r := &dsRec{
-		ID: id, GUID: randGUID(), Name: pl.name, Type: pl.typ, Created: time.Now().Unix(), CreateTxg: txg,
+		ID: id, GUID: pool.NewGUID(), Name: pl.name, Type: pl.typ, Created: time.Now().Unix(), CreateTxg: txg,
 		Props: pl.props, Volsize: pl.volsize, Suite: uint8(pl.suite),
 	}
 	if pl.parent != nil {
@@ -415,8 +407,6 @@ func (dp *Pool) applyCreate(txg uint64, pl *createPlan) error {
 
 // VolumeObject is the object that holds a volume's data.
 const VolumeObject = 1
-
-var errNoKey = errors.New("encryption key not loaded")
 
 // validateKeyProp checks a key property given to change-key.
 func validateKeyProp(k, v string) (string, error) {

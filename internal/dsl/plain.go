@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"coffer/internal/crypto"
@@ -239,8 +240,8 @@ func (dp *Pool) receivePlain(ctx context.Context, sess *recvSession, b *stream.B
 
 func trimCannot(err error) string {
 	s := err.Error()
-	if i := bytes.Index([]byte(s), []byte("': ")); i >= 0 && bytes.HasPrefix([]byte(s), []byte("cannot ")) {
-		return s[i+3:]
+	if _, rest, ok := strings.Cut(s, "': "); ok && strings.HasPrefix(s, "cannot ") {
+		return rest
 	}
 	return s
 }

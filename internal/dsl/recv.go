@@ -401,7 +401,7 @@ func (dp *Pool) commitReceive(sess *recvSession, b *stream.Begin, o RecvOpts, ds
 		parent := dp.lookup(props.Parent(dsName))
 		id := dp.m.NextID
 		dp.m.NextID++
-		target = &dsRec{ID: id, GUID: randGUID(), Name: dsName, Type: b.Type, Parent: parent.ID, Created: now,
+		target = &dsRec{ID: id, GUID: pool.NewGUID(), Name: dsName, Type: b.Type, Parent: parent.ID, Created: now,
 			CreateTxg: txg, Volsize: b.Volsize}
 		if c := b.Crypt; c != nil {
 			target.Suite, target.KeyGUID, target.Wrapped = c.Suite, c.KeyGUID, append([]byte(nil), c.Wrapped...)
@@ -536,7 +536,7 @@ func (dp *Pool) saveResume(dsName string, b *stream.Begin, res rawResult, target
 		}
 		id := dp.m.NextID
 		dp.m.NextID++
-		r := &dsRec{ID: id, GUID: randGUID(), Name: dsName, Type: b.Type, Parent: parent.ID, Created: time.Now().Unix(),
+		r := &dsRec{ID: id, GUID: pool.NewGUID(), Name: dsName, Type: b.Type, Parent: parent.ID, Created: time.Now().Unix(),
 			CreateTxg: txg, Partial: true, Resume: st}
 		if c := b.Crypt; c != nil {
 			r.Suite, r.KeyGUID, r.EncRoot = c.Suite, c.KeyGUID, id

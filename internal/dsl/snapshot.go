@@ -63,7 +63,7 @@ func (dp *Pool) Snapshot(names []string, recursive bool, p map[string]string) er
 			id := dp.m.NextID
 			dp.m.NextID++
 			s := &dsRec{
-				ID: id, GUID: randGUID(), Name: j.name, Type: "snapshot", Parent: r.ID, Created: now,
+				ID: id, GUID: pool.NewGUID(), Name: j.name, Type: "snapshot", Parent: r.ID, Created: now,
 				CreateTxg: txg, Root: r.Root, Suite: r.Suite, KeyGUID: r.KeyGUID, EncRoot: r.EncRoot,
 				Referenced: r.Referenced, RefLogical: r.RefLogical, RefPhys: r.RefPhys, Written: r.Written,
 			}

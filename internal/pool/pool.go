@@ -72,7 +72,8 @@ type Pool struct {
 	importing *importState
 }
 
-func randGUID() uint64 {
+// NewGUID returns a random, nonzero GUID (pools, vdevs, datasets).
+func NewGUID() uint64 {
 	var b [8]byte
 	for {
 		if _, err := rand.Read(b[:]); err != nil {
@@ -90,13 +91,13 @@ func Create(name string, specs []VdevSpec, force bool, mosDoc []byte) (*Pool, er
 	if len(specs) == 0 {
 		return nil, errors.New("no vdevs given")
 	}
-	cfg := Config{Name: name, GUID: randGUID()}
+	cfg := Config{Name: name, GUID: NewGUID()}
 	seen := map[string]bool{}
 	for _, s := range specs {
 		if s.Mirror && len(s.Paths) < 2 {
 			return nil, errors.New("a mirror needs at least two directories")
 		}
-		tc := TopConfig{GUID: randGUID(), Mirror: s.Mirror}
+		tc := TopConfig{GUID: NewGUID(), Mirror: s.Mirror}
 		for _, p := range s.Paths {
 			abs, err := filepath.Abs(p)
 			if err != nil {
@@ -106,7 +107,7 @@ func Create(name string, specs []VdevSpec, force bool, mosDoc []byte) (*Pool, er
 				return nil, fmt.Errorf("%s is given more than once", abs)
 			}
 			seen[abs] = true
-			tc.Leaves = append(tc.Leaves, LeafConfig{GUID: randGUID(), Path: abs})
+			tc.Leaves = append(tc.Leaves, LeafConfig{GUID: NewGUID(), Path: abs})
 		}
 		cfg.Tops = append(cfg.Tops, tc)
 	}
