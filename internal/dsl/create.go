@@ -178,7 +178,7 @@ func (dp *Pool) plan(name, typ string, parent *dsRec, volsize uint64, in map[str
 		}
 		d, _ := props.Lookup(k)
 		switch d.Name {
-		case "encryption", "keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf":
+		case "encryption", "keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf", "pbkdf2salt":
 			keyProps[d.Name] = cv
 		case "volsize":
 			n, _ := strconv.ParseUint(cv, 10, 64)
@@ -229,7 +229,7 @@ func (dp *Pool) planKey(pl *createPlan, kp map[string]string, material []byte) e
 		if parentEnc {
 			return errf(CodeInvalid, "encryption cannot be turned off for a child of an encrypted dataset")
 		}
-		for _, k := range []string{"keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf"} {
+		for _, k := range []string{"keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf", "pbkdf2salt"} {
 			if v, ok := kp[k]; ok && v != "none" {
 				return errf(CodeInvalid, "'%s' requires encryption", k)
 			}
@@ -245,7 +245,7 @@ func (dp *Pool) planKey(pl *createPlan, kp map[string]string, material []byte) e
 		if !parentEnc {
 			return errf(CodeInvalid, "keyformat must be specified when creating an encryption root")
 		}
-		for _, k := range []string{"keylocation", "pbkdf2iters", "pbkdf2kdf"} {
+		for _, k := range []string{"keylocation", "pbkdf2iters", "pbkdf2kdf", "pbkdf2salt"} {
 			if _, ok := kp[k]; ok {
 				return errf(CodeInvalid, "'%s' can only be set on an encryption root (give keyformat too)", k)
 			}
@@ -281,7 +281,7 @@ func (dp *Pool) newUserKey(kf string, kp map[string]string, material []byte) (*k
 		return nil, nil, errf(CodeInvalid, "%v", err)
 	}
 	if kf != "passphrase" {
-		for _, k := range []string{"pbkdf2iters", "pbkdf2kdf"} {
+		for _, k := range []string{"pbkdf2iters", "pbkdf2kdf", "pbkdf2salt"} {
 			if _, ok := kp[k]; ok {
 				return nil, nil, errf(CodeInvalid, "'%s' only applies to keyformat=passphrase", k)
 			}
@@ -312,12 +312,32 @@ func (dp *Pool) newUserKey(kf string, kp map[string]string, material []byte) (*k
 	if err != nil {
 		return nil, nil, errf(CodeInvalid, "%v", err)
 	}
-	wk, err := crypto.DeriveWrappingKey(parsed, params)
+	if kp["pbkdf2salt"] != "random" {
+		// Default: the pool's passphrase salt, so that roots sharing a
+		// passphrase unlock with one derivation (docs/design/crypto.md).
+		if params.Salt, err = dp.passSalt(); err != nil {
+			return nil, nil, errf(CodeIO, "%v", err)
+		}
+	}
+	wk, err := dp.kdf.derive(parsed, params)
 	if err != nil {
 		return nil, nil, errf(CodeInvalid, "%v", err)
 	}
 	ki.KDF, ki.Salt, ki.Iters, ki.Memory, ki.Threads = uint8(params.KDF), params.Salt, params.Iters, params.MemoryKiB, params.Threads
 	return ki, wk, nil
+}
+
+// passSalt returns the pool's passphrase salt, making it on first use (it
+// is committed with the txg of the change that first uses it); dp.mu held.
+func (dp *Pool) passSalt() ([]byte, error) {
+	if len(dp.m.PassSalt) != crypto.KDFSaltLen {
+		s, err := crypto.RandomBytes(crypto.KDFSaltLen)
+		if err != nil {
+			return nil, err
+		}
+		dp.m.PassSalt = s
+	}
+	return append([]byte(nil), dp.m.PassSalt...), nil
 }
 
 // material returns key material: what the client sent for prompt, else

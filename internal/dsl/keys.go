@@ -91,7 +91,7 @@ func (dp *Pool) userWrappingKey(r *dsRec, material []byte) (crypto.Secret, error
 		return crypto.Secret(append([]byte(nil), parsed...)), nil
 	}
 	params := crypto.KDFParams{KDF: crypto.KDF(ki.KDF), Salt: ki.Salt, Iters: ki.Iters, MemoryKiB: ki.Memory, Threads: ki.Threads}
-	wk, err := crypto.DeriveWrappingKey(parsed, params)
+	wk, err := dp.kdf.derive(parsed, params)
 	if err != nil {
 		return nil, errf(CodeIO, "%v", err)
 	}
@@ -206,6 +206,8 @@ func (dp *Pool) UnloadKey(name string, recursive, all bool) ([]string, error) {
 			return nil, err
 		}
 	}
+	// A lock also forgets recent passphrase derivations.
+	dp.kdf.wipe()
 	var out []string
 	for _, r := range targets {
 		for _, d := range dp.descendants(r) {
@@ -291,9 +293,9 @@ func (dp *Pool) ChangeKey(name string, o ChangeKeyOpts) error {
 		kp := map[string]string{}
 		for k, v := range o.Props {
 			switch k {
-			case "keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf":
+			case "keyformat", "keylocation", "pbkdf2iters", "pbkdf2kdf", "pbkdf2salt":
 			default:
-				return errf(CodeInvalid, "cannot change key for '%s': only keyformat, keylocation, pbkdf2iters and pbkdf2kdf can be changed", name)
+				return errf(CodeInvalid, "cannot change key for '%s': only keyformat, keylocation, pbkdf2iters, pbkdf2kdf and pbkdf2salt can be changed", name)
 			}
 			cv, err := validateKeyProp(k, v)
 			if err != nil {

@@ -22,6 +22,9 @@ type mos struct {
 	Created  int64             `json:"created"`
 	NextID   uint64            `json:"next_id"`
 	Datasets map[uint64]*dsRec `json:"datasets"`
+	// PassSalt is the pool's passphrase salt: the default KDF salt of new
+	// passphrase encryption roots (pbkdf2salt=pool), made on first use.
+	PassSalt []byte `json:"passphrase_salt,omitempty"`
 }
 
 // dsRec is one dataset or snapshot.

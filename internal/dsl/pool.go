@@ -25,6 +25,10 @@ type Options struct {
 	SyncInterval time.Duration // background commit interval; default 5s
 	DirtyMax     int64         // dirty bytes that force a commit; default 64 MiB
 	HTTPClient   *http.Client  // for https:// key locations
+	// Derived, when set, is called after every passphrase key derivation
+	// the pool really runs (not those answered from its cache); tests
+	// count derivations with it.
+	Derived func()
 }
 
 func (o *Options) fill() {
@@ -52,6 +56,7 @@ type Pool struct {
 	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
 	busy   func(name string) bool
 	holds  map[uint64]int // snapshots a send is reading
+	kdf    *kdfCache      // recent passphrase derivations (kdfcache.go)
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
@@ -78,7 +83,7 @@ func CreatePool(name string, vdevs []pool.VdevSpec, force bool, rootProps map[st
 	}
 	now := time.Now().Unix()
 	m := &mos{Version: mosVersion, Name: name, GUID: 0, Created: now, NextID: 1, Datasets: map[uint64]*dsRec{}}
-	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
+	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, kdf: newKDFCache(opts.Derived)}
 	// Validate the root dataset's properties and key before touching disks.
 	plan, err := dp.planCreate(name, "filesystem", 0, rootProps, key)
 	if err != nil {
@@ -116,7 +121,7 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
 	}
-	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
+	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, kdf: newKDFCache(opts.Derived)}
 	// Rebuild the allocator from every reachable block; shared subtrees
 	// (snapshots) are walked once.
 	seen := map[[2]uint64]bool{}
@@ -304,6 +309,7 @@ func (dp *Pool) shut(state string) error {
 		k.Wipe()
 		delete(dp.wk, id)
 	}
+	dp.kdf.wipe()
 	for _, l := range dp.live {
 		if l.key != nil {
 			l.key.Wipe()
@@ -419,12 +425,27 @@ func (dp *Pool) snapshots(r *dsRec) []*dsRec {
 	return out
 }
 
-// descendants returns r and every dataset below it, parents first.
+// descendants returns r and every dataset below it, parents first
+// (children by name). One pass over the records: O(n log n), not one scan
+// per dataset.
 func (dp *Pool) descendants(r *dsRec) []*dsRec {
-	out := []*dsRec{r}
-	for _, c := range dp.children(r) {
-		out = append(out, dp.descendants(c)...)
+	kids := map[uint64][]*dsRec{}
+	for _, c := range dp.m.Datasets {
+		if c.Type != "snapshot" && c.ID != c.Parent && c.Parent != 0 {
+			kids[c.Parent] = append(kids[c.Parent], c)
+		}
 	}
+	out := []*dsRec{}
+	var walk func(d *dsRec)
+	walk = func(d *dsRec) {
+		out = append(out, d)
+		cs := kids[d.ID]
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+		for _, c := range cs {
+			walk(c)
+		}
+	}
+	walk(r)
 	return out
 }
 

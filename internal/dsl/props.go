@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"bytes"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,7 +177,7 @@ func (dp *Pool) value(r *dsRec, name string) (PropValue, bool) {
 			return PropValue{"available", SrcNone}, true
 		}
 		return PropValue{"unavailable", SrcNone}, true
-	case "keyformat", "pbkdf2iters", "pbkdf2kdf", "keylocation":
+	case "keyformat", "pbkdf2iters", "pbkdf2kdf", "pbkdf2salt", "keylocation":
 		return dp.keyProp(r, name), true
 	}
 	v, src := dp.prop(r, name)
@@ -212,6 +213,14 @@ func (dp *Pool) keyProp(r *dsRec, name string) PropValue {
 			return PropValue{"pbkdf2", SrcDefault}
 		}
 		return PropValue{crypto.KDF(ki.KDF).String(), SrcNone}
+	case "pbkdf2salt":
+		if ki.Format != "passphrase" {
+			return PropValue{"pool", SrcDefault}
+		}
+		if len(dp.m.PassSalt) > 0 && bytes.Equal(ki.Salt, dp.m.PassSalt) {
+			return PropValue{"pool", SrcNone}
+		}
+		return PropValue{"random", SrcNone}
 	}
 	return PropValue{"", SrcNone}
 }

@@ -36,6 +36,9 @@
 //     rounds is what OpenZFS does; argon2id is coffer's opt-in memory-hard
 //     alternative whose parameters belong to the key layer (pbkdf2iters does
 //     not apply to it). Like keyformat it is set at creation or change-key.
+//   - pbkdf2salt (pool | random, default pool): whether a new passphrase
+//     root takes the pool's passphrase salt (roots sharing a passphrase
+//     then unlock with one derivation) or a salt of its own.
 //   - compression is on | off | lz4 | zstd; "on" means lz4 and is the
 //     default, as in OpenZFS 2.2.
 //   - checksum is on | off; with encryption the block MAC is always checked

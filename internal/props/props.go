@@ -139,6 +139,7 @@ var table = []*Def{
 	{Name: "keyformat", Kind: KindIndex, CreateOnly: true, Default: "none", Values: []string{"none", "raw", "hex", "passphrase"}, Types: TypeDataset, Column: "KEYFORMAT"},
 	{Name: "pbkdf2iters", Kind: KindNumber, Unit: UnitCount, CreateOnly: true, Default: "0", Types: TypeDataset, Column: "PBKDF2ITERS"},
 	{Name: "pbkdf2kdf", Kind: KindIndex, CreateOnly: true, Default: "pbkdf2", Values: []string{"pbkdf2", "argon2id"}, Types: TypeDataset, Column: "PBKDF2KDF"},
+	{Name: "pbkdf2salt", Kind: KindIndex, CreateOnly: true, Default: "pool", Values: []string{"pool", "random"}, Types: TypeDataset, Column: "PBKDF2SALT"},
 	{Name: "encryptionroot", Kind: KindString, ReadOnly: true, Types: TypeAll, Column: "ENCROOT"},
 	{Name: "keystatus", Kind: KindIndex, ReadOnly: true, Default: "none", Values: []string{"none", "unavailable", "available"}, Types: TypeAll, Column: "KEYSTATUS"},
 }
