@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"coffer/internal/api"
 	"coffer/internal/cli"
 	"coffer/internal/daemon"
 )
@@ -32,5 +33,6 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
-	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log})
+	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log,
+		HTTP: api.TCPOptions{Addr: o.HTTPAddr, CertFile: o.HTTPCert, KeyFile: o.HTTPKey}})
 }

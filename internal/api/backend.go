@@ -7,13 +7,25 @@ import (
 	"io"
 )
 
-// Caller identifies the process on the other end of the socket, from the
-// kernel's peer credentials (not from anything the client says).
+// Caller identifies who calls: on the Unix socket the process on the other
+// end, from the kernel's peer credentials (not from anything the client
+// says); over HTTP the user whose API token the request carries (UID and
+// PID are then -1 unless the user is configured with a uid). User and Role
+// are resolved by the server before the Backend is called.
 type Caller struct {
-	UID int
-	GID int
-	PID int
+	UID       int
+	GID       int
+	PID       int
+	User      string // "root", "daemon" (the daemon's own uid), or a configured user
+	Role      Role
+	Transport string // TransportUnix or TransportHTTP
 }
+
+// Transports.
+const (
+	TransportUnix = "unix"
+	TransportHTTP = "http"
+)
 
 // Backend is what the daemon implements: one method per method constant in
 // types.go. Methods return an *Error to choose the error code the client sees;

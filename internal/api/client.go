@@ -3,13 +3,17 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -27,10 +31,19 @@ func SocketPath() string {
 	return DefaultSocket
 }
 
-// Client calls the daemon's API over its Unix socket.
+// Environment variables of the HTTP transport (see NewHTTPClient).
+const (
+	EnvURL   = "COFFER_URL"   // https://HOST:PORT or http://127.0.0.1:PORT
+	EnvToken = "COFFER_TOKEN" // the API token itself
+	EnvCA    = "COFFER_CA"    // PEM file of the CA that signed the daemon's certificate
+)
+
+// Client calls the daemon's API over its Unix socket or over HTTP(S).
 type Client struct {
-	path string
-	http *http.Client
+	path  string // what error messages name: the socket, or the URL
+	base  string // URL prefix of /v1/METHOD
+	token string // HTTP: the API token
+	http  *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socketPath.
@@ -43,7 +56,50 @@ func NewClient(socketPath string) *Client {
 		DisableCompression: true,
 		MaxIdleConns:       1,
 	}
-	return &Client{path: socketPath, http: &http.Client{Transport: tr}}
+	return &Client{path: socketPath, base: "http://coffer", http: &http.Client{Transport: tr}}
+}
+
+// NewHTTPClient returns a client for the daemon's HTTP API at rawURL
+// (https://HOST:PORT, or http:// on a loopback address) that sends token
+// with every request. caFile, when not empty, is a PEM file of the CA to
+// trust instead of the system's.
+func NewHTTPClient(rawURL, token, caFile string) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("bad daemon URL '%s': want https://HOST:PORT or http://127.0.0.1:PORT", rawURL)
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("bad daemon URL '%s': plain http is only for loopback addresses; use https", rawURL)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("no API token for %s: give --token-file FILE or set $%s", rawURL, EnvToken)
+	}
+	tr := &http.Transport{DisableCompression: true, MaxIdleConns: 1, Proxy: nil}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read CA file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cannot read CA file '%s': no PEM certificate in it", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	base := strings.TrimSuffix(u.Scheme+"://"+u.Host+u.Path, "/")
+	return &Client{path: base, base: base, token: token, http: &http.Client{Transport: tr}}, nil
+}
+
+// newRequest builds a POST of method with the client's credentials.
+func (c *Client) newRequest(ctx context.Context, method string, body io.Reader) (*http.Request, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/"+method, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	if c.token != "" {
+		hreq.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return hreq, nil
 }
 
 // SocketPath returns the socket the client talks to.
@@ -63,9 +119,9 @@ func (c *Client) Call(ctx context.Context, method string, req, resp any) error {
 		// The encoded body can hold key material.
 		defer clear(body)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://coffer/v1/"+method, bytes.NewReader(body))
+	hreq, err := c.newRequest(ctx, method, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%s: %w", method, err)
+		return err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hresp, err := c.http.Do(hreq)

@@ -264,6 +264,8 @@ func (s *Server) logCall(ctx context.Context, method string, c Caller, start tim
 	attrs := []slog.Attr{
 		slog.String("method", method),
 		slog.Int("uid", c.UID),
+		slog.String("user", c.User),
+		slog.String("transport", c.Transport),
 		slog.Duration("duration", time.Since(start)),
 	}
 	if stream {
@@ -284,9 +286,9 @@ func (c *Client) Send(ctx context.Context, req SendReq, w io.Writer) (n int64, e
 	if err != nil {
 		return 0, fmt.Errorf("encode %s request: %w", MSend, err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://coffer/v1/"+MSend, bytes.NewReader(body))
+	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", MSend, err)
+		return 0, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hresp, err := c.http.Do(hreq)
@@ -345,9 +347,9 @@ func (c *Client) Receive(ctx context.Context, req ReceiveReq, r io.Reader) (Rece
 	}
 	body := &stoppableReader{r: r}
 	defer body.stop()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://coffer/v1/"+MReceive, body)
+	hreq, err := c.newRequest(ctx, MReceive, body)
 	if err != nil {
-		return resp, fmt.Errorf("%s: %w", MReceive, err)
+		return resp, err
 	}
 	hreq.Header.Set("Content-Type", streamContentType)
 	hreq.Header.Set(HeaderRequest, base64.StdEncoding.EncodeToString(js))

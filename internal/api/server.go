@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,14 +22,24 @@ import (
 // MaxRequestBytes bounds a request body.
 const MaxRequestBytes = 1 << 20
 
-// Server exposes a Backend over HTTP on a Unix socket.
+// Server exposes a Backend over HTTP on a Unix socket and, when asked,
+// on TCP (ServeTCP). Every call is authenticated (peer credentials or an
+// API token) and authorized by the caller's role (roles.go).
 type Server struct {
 	backend Backend
 	log     *slog.Logger
 	methods map[string]handler
 	streams map[string]streamHandler // send, receive: see send.go
-	// allow decides whether a peer may call; default: uid 0 or our own uid.
+	// allow decides whether a socket peer is an admin by its uid;
+	// default: uid 0 or our own uid.
 	allow func(Caller) bool
+	users *Users // configured users; nil: none
+	// audit records refused key operations and user management (set by
+	// the daemon with SetAudit).
+	audit func(c Caller, method string, err error)
+
+	sockMu sync.Mutex
+	socket string // path of the Unix socket being served, for its mode
 }
 
 type handler func(ctx context.Context, c Caller, body io.Reader) (any, error)
@@ -146,29 +158,124 @@ type peer struct {
 	err    error
 }
 
-// ConnContext records the peer credentials of a new connection; it is meant
-// for http.Server.ConnContext.
+// ConnContext records the peer credentials of a new Unix socket
+// connection; it is meant for http.Server.ConnContext.
 func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	caller, err := peerCred(c)
+	caller.Transport = TransportUnix
 	return context.WithValue(ctx, peerKey{}, peer{caller, err})
 }
 
+// tcpConnContext marks a TCP connection: its caller is known only from the
+// token of each request.
+func (s *Server) tcpConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, peerKey{}, peer{caller: Caller{UID: -1, PID: -1, Transport: TransportHTTP}})
+}
+
+// SetUsers makes the server resolve users other than root and its own uid
+// from u, and serves the user management methods with it.
+func (s *Server) SetUsers(u *Users) {
+	s.users = u
+	u.changed = s.applySocketMode
+	s.methods[MUserAdd] = with(u.Add)
+	s.methods[MUserList] = noReq(func(ctx context.Context, c Caller) (any, error) { return u.List(ctx, c) })
+	s.methods[MUserRemove] = noResp(u.Remove)
+	s.methods[MUserSetRole] = noResp(u.SetRole)
+}
+
+// Methods lists every method the server serves, sorted.
+func (s *Server) Methods() []string {
+	var out []string
+	for m := range s.methods {
+		out = append(out, m)
+	}
+	for m := range s.streams {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetAudit sets the recorder of refused key operations and of user
+// management calls.
+func (s *Server) SetAudit(f func(c Caller, method string, err error)) { s.audit = f }
+
+// identify resolves who the caller is and its role.
+func (s *Server) identify(r *http.Request, p peer) (Caller, *Error) {
+	c := p.caller
+	if c.Transport == TransportHTTP {
+		tok, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			return c, Errorf(CodeAuth, "authentication required: send the header 'Authorization: Bearer TOKEN' (coffer --token-file FILE)")
+		}
+		var rec UserRecord
+		if s.users != nil {
+			rec, ok = s.users.ByToken(tok)
+		} else {
+			ok = false
+		}
+		if !ok {
+			return c, Errorf(CodeAuth, "authentication failed: unknown API token")
+		}
+		c.User, c.Role = rec.Name, rec.Role
+		if rec.UID != nil {
+			c.UID = *rec.UID
+		}
+		return c, nil
+	}
+	if p.err != nil {
+		return c, Permission("permission denied: peer credentials unavailable")
+	}
+	if s.allow(c) {
+		c.Role = RoleAdmin
+		if c.UID == 0 {
+			c.User = "root"
+		} else {
+			c.User = "daemon"
+		}
+		return c, nil
+	}
+	if s.users != nil {
+		if rec, ok := s.users.ByUID(c.UID); ok {
+			c.User, c.Role = rec.Name, rec.Role
+			return c, nil
+		}
+	}
+	return c, Permission("permission denied: uid %d is not a coffer user (an admin can add it: coffer user add NAME --role ROLE --uid %d)", c.UID, c.UID)
+}
+
 // ServeHTTP serves POST /v1/<method>. The request context must carry the
-// peer credentials put there by ConnContext; without them every call is
-// refused.
+// peer put there by ConnContext (Unix socket) or by ServeTCP; without it
+// every call is refused.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	method := strings.TrimPrefix(r.URL.Path, "/v1/")
 	p, ok := r.Context().Value(peerKey{}).(peer)
 	var result any
 	var err error
+	var idErr *Error
+	if ok {
+		p.caller, idErr = s.identify(r, p)
+	}
+	_, isStream := s.streams[method]
+	_, isMethod := s.methods[method]
 	switch {
-	case !ok || p.err != nil || !s.allow(p.caller):
-		err = Errorf(CodePermission, "permission denied")
+	case !ok:
+		err = Permission("permission denied")
+	case idErr != nil:
+		err = idErr
+		if KeyMethod(method) {
+			s.auditDenied(p.caller, method, idErr)
+		}
 	case !strings.HasPrefix(r.URL.Path, "/v1/"):
 		err = Errorf(CodeUsage, "unknown API path %q", r.URL.Path)
 	case r.Method != http.MethodPost:
 		err = Errorf(CodeUsage, "method %s not allowed, use POST", r.Method)
+	case (isStream || isMethod) && !Allowed(p.caller.Role, method):
+		err = denied(method, p.caller.Role)
+		if KeyMethod(method) || strings.HasPrefix(method, "user.") {
+			s.auditDenied(p.caller, method, err)
+		}
 	default:
 		if sh, found := s.streams[method]; found {
 			n, serr := sh(w, r, p.caller)
@@ -182,6 +289,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body := http.MaxBytesReader(w, r.Body, MaxRequestBytes)
 		result, err = s.call(r.Context(), h, p.caller, method, body)
+		if strings.HasPrefix(method, "user.") && method != MUserList && s.audit != nil {
+			s.audit(p.caller, method, err)
+		}
 	}
 	apiErr := AsError(err)
 	s.logCall(r.Context(), method, p.caller, start, apiErr, false, 0)
@@ -199,6 +309,12 @@ func (s *Server) call(ctx context.Context, h handler, c Caller, method string, b
 	return h(ctx, c, body)
 }
 
+func (s *Server) auditDenied(c Caller, method string, err error) {
+	if s.audit != nil {
+		s.audit(c, method, err)
+	}
+}
+
 type response struct {
 	Result any    `json:"result,omitempty"`
 	Error  *Error `json:"error,omitempty"`
@@ -206,6 +322,9 @@ type response struct {
 
 func writeResponse(w http.ResponseWriter, result any, e *Error) {
 	w.Header().Set("Content-Type", "application/json")
+	if e != nil && e.Code == CodeAuth {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
+	}
 	status := http.StatusOK
 	if e != nil {
 		status = httpStatus(e.Code)
@@ -227,6 +346,8 @@ func httpStatus(code string) int {
 		return http.StatusBadRequest
 	case CodePermission:
 		return http.StatusForbidden
+	case CodeAuth:
+		return http.StatusUnauthorized
 	case CodeKey:
 		return http.StatusUnprocessableEntity
 	default:
@@ -291,7 +412,30 @@ func (s *Server) ServeUnix(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	s.sockMu.Lock()
+	s.socket = path
+	s.sockMu.Unlock()
+	s.applySocketMode()
 	return s.Serve(ctx, ln)
+}
+
+// applySocketMode opens the socket to every local user (0666) while a
+// user with a uid is configured, and closes it to root and the daemon's
+// user (0600) otherwise. Access is decided per connection either way
+// (identify); the mode only spares unconfigured users a connection.
+func (s *Server) applySocketMode() {
+	s.sockMu.Lock()
+	defer s.sockMu.Unlock()
+	if s.socket == "" {
+		return
+	}
+	mode := os.FileMode(0o600)
+	if s.users != nil && s.users.HasLocal() {
+		mode = 0o666
+	}
+	if err := os.Chmod(s.socket, mode); err != nil {
+		s.log.Error("socket mode", "socket", s.socket, "err", err)
+	}
 }
 
 // Serve serves on ln until ctx is done. ln must be a Unix socket listener

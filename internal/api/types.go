@@ -13,12 +13,13 @@ package api
 const (
 	CodeNotFound   = "not_found"
 	CodeExists     = "exists"
-	CodeInvalid    = "invalid"    // a bad value: property, name, key material
-	CodeKey        = "key"        // wrong key or passphrase, key not loaded
-	CodeBusy       = "busy"       // dataset busy, has children, has dependents
-	CodePermission = "permission" // caller may not do this
-	CodeIO         = "io"         // I/O error, damaged block
-	CodeUsage      = "usage"      // bad usage detected by the daemon
+	CodeInvalid    = "invalid"         // a bad value: property, name, key material
+	CodeKey        = "key"             // wrong key or passphrase, key not loaded
+	CodeBusy       = "busy"            // dataset busy, has children, has dependents
+	CodePermission = "permission"      // caller may not do this
+	CodeAuth       = "unauthenticated" // HTTP: no API token, or an unknown one
+	CodeIO         = "io"              // I/O error, damaged block
+	CodeUsage      = "usage"           // bad usage detected by the daemon
 	CodeInternal   = "internal"
 )
 

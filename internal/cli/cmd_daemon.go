@@ -12,15 +12,25 @@ import (
 func newDaemonCommand(a *app) *cobra.Command {
 	opts := DaemonOptions{StateDir: "/var/lib/coffer", LogLevel: "info"}
 	cmd := &cobra.Command{
-		Use:   "daemon [--state DIR] [--socket PATH] [--http ADDR] [--tpm DEV] [--log-level LEVEL]",
+		Use:   "daemon [--state DIR] [--socket PATH] [--http ADDR [--http-cert FILE --http-key FILE]] [--tpm DEV] [--log-level LEVEL]",
 		Short: "Run the coffer daemon: hold pools and keys, serve the API",
 		Long: `Run the daemon in the foreground. It holds the pools open and the loaded
-keys in memory and serves the API on a Unix socket (mode 0600; only root
-and the daemon's own user may call), and the HTTP API for the web UI when
---http is given. Stop it with SIGINT or SIGTERM. Restarting it locks every
-encrypted dataset whose key is not unlocked automatically.`,
+keys in memory and serves the API on a Unix socket. Root and the daemon's
+own user are admins there; other local users may call only when an admin
+made them users with a uid ("coffer user add NAME --role ROLE --uid N"),
+with that user's role.
+
+--http ADDR also serves the same API over HTTP on TCP, each request
+authenticated by an API token ("Authorization: Bearer TOKEN"; tokens come
+from "coffer user add"). With --http-cert and --http-key it is HTTPS;
+plain HTTP is refused on anything but a loopback address.
+
+Stop it with SIGINT or SIGTERM. Restarting it locks every encrypted dataset
+whose key is not unlocked automatically.`,
 		Example: `  coffer daemon
   coffer daemon --state /srv/coffer/state --socket /run/coffer/coffer.sock
+  coffer daemon --http 127.0.0.1:8443
+  coffer daemon --http 0.0.0.0:8443 --http-cert /etc/coffer/cert.pem --http-key /etc/coffer/key.pem
   COFFER_SOCKET=/tmp/c.sock coffer daemon --state /tmp/state`,
 		Args: exactArgs(0, ""),
 		RunE: runE(func(ctx context.Context, args []string) error {
@@ -33,7 +43,9 @@ encrypted dataset whose key is not unlocked automatically.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.StateDir, "state", opts.StateDir, "state directory")
 	f.StringVar(&opts.Socket, "socket", "", "API socket (default $"+api.EnvSocket+" or "+api.DefaultSocket+")")
-	f.StringVar(&opts.HTTPAddr, "http", "", "also serve the HTTP API and web UI on this address")
+	f.StringVar(&opts.HTTPAddr, "http", "", "also serve the HTTP API (token auth) on HOST:PORT")
+	f.StringVar(&opts.HTTPCert, "http-cert", "", "TLS certificate (PEM) for --http: serve HTTPS")
+	f.StringVar(&opts.HTTPKey, "http-key", "", "TLS private key (PEM) for --http-cert")
 	f.StringVar(&opts.TPM, "tpm", "", "TPM 2.0 device, or tcp://HOST:PORT for swtpm (default /dev/tpmrm0)")
 	f.StringVar(&opts.LogLevel, "log-level", opts.LogLevel, "debug, info, warn or error")
 	return cmd
@@ -44,5 +56,13 @@ func runDaemon(ctx context.Context, a *app, opts DaemonOptions, _ []string) erro
 		return errors.New("daemon not built in")
 	}
 	opts.Stderr = a.env.Stderr
+	if opts.HTTPAddr == "" && (opts.HTTPCert != "" || opts.HTTPKey != "") {
+		return usagef("--http-cert and --http-key need --http ADDR")
+	}
+	if opts.HTTPAddr != "" {
+		if err := api.CheckTCP(api.TCPOptions{Addr: opts.HTTPAddr, CertFile: opts.HTTPCert, KeyFile: opts.HTTPKey}); err != nil {
+			return err
+		}
+	}
 	return RunDaemon(ctx, opts)
 }

@@ -105,7 +105,11 @@ func runReceive(ctx context.Context, a *app, opts receiveOptions, args []string)
 	}
 	in := &countingReader{r: a.env.Stdin}
 	start := time.Now()
-	resp, err := a.apiClient().Receive(ctx, req, in)
+	c, err := a.apiClient()
+	if err != nil {
+		return err
+	}
+	resp, err := c.Receive(ctx, req, in)
 	if err != nil {
 		return err
 	}

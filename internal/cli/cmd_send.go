@@ -126,7 +126,11 @@ func runSend(ctx context.Context, a *app, opts sendOptions, args []string) error
 		prog.run(progressInterval)
 	}
 	start := time.Now()
-	_, err = a.apiClient().Send(ctx, req, out)
+	c, err := a.apiClient()
+	if err != nil {
+		return err
+	}
+	_, err = c.Send(ctx, req, out)
 	if prog != nil {
 		prog.stop()
 	}
@@ -141,9 +145,4 @@ func runSend(ctx context.Context, a *app, opts sendOptions, args []string) error
 
 // apiClient is the client of the daemon, for the streaming calls that
 // app.call does not cover.
-func (a *app) apiClient() *api.Client {
-	if a.client == nil {
-		a.client = api.NewClient(a.socketPath())
-	}
-	return a.client
-}
+func (a *app) apiClient() (*api.Client, error) { return a.connect() }

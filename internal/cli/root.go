@@ -25,6 +25,8 @@ type DaemonOptions struct {
 	StateDir string // --state
 	Socket   string // --socket
 	HTTPAddr string // --http; empty: no HTTP listener
+	HTTPCert string // --http-cert
+	HTTPKey  string // --http-key
 	TPM      string // --tpm: device or tcp://HOST:PORT
 	LogLevel string // --log-level: debug, info, warn, error
 	Stderr   io.Writer
@@ -94,6 +96,11 @@ func (t ttyTerminal) ReadPassword() ([]byte, error) {
 type app struct {
 	env    Env
 	client *api.Client
+	// The HTTP transport (global flags; else $COFFER_URL, $COFFER_TOKEN,
+	// $COFFER_CA). Without a URL the CLI uses the Unix socket.
+	url       string // --url
+	tokenFile string // --token-file
+	caFile    string // --ca-file
 }
 
 func (a *app) getenv(k string) string {
@@ -111,11 +118,46 @@ func (a *app) socketPath() string {
 	return api.DefaultSocket
 }
 
-func (a *app) call(ctx context.Context, method string, req, resp any) error {
-	if a.client == nil {
-		a.client = api.NewClient(a.socketPath())
+// connect returns the client: HTTP(S) when a URL is given (--url or
+// $COFFER_URL), else the Unix socket.
+func (a *app) connect() (*api.Client, error) {
+	if a.client != nil {
+		return a.client, nil
 	}
-	return a.client.Call(ctx, method, req, resp)
+	u := a.url
+	if u == "" {
+		u = a.getenv(api.EnvURL)
+	}
+	if u == "" {
+		a.client = api.NewClient(a.socketPath())
+		return a.client, nil
+	}
+	token := a.getenv(api.EnvToken)
+	if a.tokenFile != "" {
+		b, err := os.ReadFile(a.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read token file: %v", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ca := a.caFile
+	if ca == "" {
+		ca = a.getenv(api.EnvCA)
+	}
+	c, err := api.NewHTTPClient(u, token, ca)
+	if err != nil {
+		return nil, err
+	}
+	a.client = c
+	return c, nil
+}
+
+func (a *app) call(ctx context.Context, method string, req, resp any) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	return c.Call(ctx, method, req, resp)
 }
 
 func (a *app) location() *time.Location {
@@ -144,7 +186,9 @@ func NewRootCommand(env Env) *cobra.Command {
 encrypted datasets and volumes, snapshots, and key custody.
 
 "coffer daemon" holds the pools; every other command is its client and finds
-it at $COFFER_SOCKET (default ` + api.DefaultSocket + `).
+it at $COFFER_SOCKET (default ` + api.DefaultSocket + `), or, with --url or
+$COFFER_URL, at the daemon's HTTP API with an API token (--token-file FILE
+or $COFFER_TOKEN; see "coffer user add").
 
 Exit codes: 0 success, 1 error, 2 bad usage.`,
 		Example: `  coffer pool create tank mirror /srv/d1 /srv/d2
@@ -160,6 +204,10 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(flagError)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.url, "url", "", "the daemon's HTTP API, https://HOST:PORT (default $"+api.EnvURL+"; else the Unix socket)")
+	pf.StringVar(&a.tokenFile, "token-file", "", "file holding the API token for --url (default $"+api.EnvToken+")")
+	pf.StringVar(&a.caFile, "ca-file", "", "PEM CA certificate to trust for --url (default $"+api.EnvCA+", else the system's)")
 	root.CompletionOptions.HiddenDefaultCmd = true
 
 	pool := &cobra.Command{
@@ -200,6 +248,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newUnlockCommand(a),
 		newKeyCommand(a),
 		newKeystoreCommand(a),
+		newUserCommand(a), // cmd_user.go
 		newDaemonCommand(a),
 		newBenchmarkCommand(a),
 		newVersionCommand(a),

@@ -533,9 +533,11 @@ func (d *Daemon) UnloadKey(ctx context.Context, c api.Caller, req api.UnloadKeyR
 		}
 	}
 	d.log.Info("unload-key", "dataset", req.Name, "uid", c.UID, "unloaded", resp.Unloaded)
+	var recs []auditRecord
 	for _, n := range resp.Unloaded {
-		d.auditLog(c, "unload-key", n, nil)
+		recs = append(recs, newAuditRecord(c, "unload-key", n, nil))
 	}
+	d.auditWrite(recs...)
 	return resp, nil
 }
 

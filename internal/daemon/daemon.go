@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,8 +23,10 @@ import (
 type Options struct {
 	StateDir string
 	Socket   string
-	TPM      string // TPM device or tcp://HOST:PORT (swtpm); default /dev/tpmrm0
-	Logger   *slog.Logger
+	// HTTP, when HTTP.Addr is set, also serves the API on TCP.
+	HTTP   api.TCPOptions
+	TPM    string // TPM device or tcp://HOST:PORT (swtpm); default /dev/tpmrm0
+	Logger *slog.Logger
 	// Pool options (tests shorten the commit interval).
 	PoolOptions dsl.Options
 }
@@ -167,14 +170,48 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.mountAll(""); err != nil { // mount.go
 		d.log.Error("some file systems were not mounted", "err", err)
 	}
+	srv := d.newServer()
+	users, err := api.LoadUsers(filepath.Join(opts.StateDir, "users.json"))
+	if err != nil {
+		return errors.Join(err, d.Close())
+	}
+	srv.SetUsers(users)
+	var tcp net.Listener
+	if opts.HTTP.Addr != "" {
+		if tcp, err = api.ListenTCP(opts.HTTP); err != nil {
+			return errors.Join(err, d.Close())
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var herr error
+	var wg sync.WaitGroup
+	if tcp != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if herr = srv.ServeTCP(ctx, tcp); herr != nil {
+				cancel()
+			}
+		}()
+		d.log.Info("serving HTTP API", "addr", tcp.Addr().String(), "tls", opts.HTTP.CertFile != "")
+	}
+	d.log.Info("serving", "socket", opts.Socket)
+	serr := srv.ServeUnix(ctx, opts.Socket)
+	cancel()
+	wg.Wait()
+	cerr := d.Close()
+	return errors.Join(serr, herr, cerr)
+}
+
+// newServer builds the API server with every method of the daemon.
+func (d *Daemon) newServer() *api.Server {
 	srv := api.NewServer(d, d.log)
 	srv.RegisterMount(d)  // mount.go
 	srv.RegisterRemote(d) // remote.go
 	srv.RegisterLock(d)   // lock.go
 	srv.RegisterKeys(d)   // keys.go
 	srv.RegisterCheck(d)  // check.go
-	d.log.Info("serving", "socket", opts.Socket)
-	serr := srv.ServeUnix(ctx, opts.Socket)
-	cerr := d.Close()
-	return errors.Join(serr, cerr)
+	srv.SetAudit(d.auditAPI)
+	return srv
 }

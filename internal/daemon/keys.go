@@ -134,9 +134,56 @@ func (d *Daemon) rememberKeys(dp *dsl.Pool, name string) {
 	}
 }
 
-// auditLog appends one line per key operation: who, what, when, outcome.
+// auditRecord is one line of the audit log: who, what, when, outcome.
 // Never key material: errors are the user-facing messages, which hold none.
+type auditRecord struct {
+	Time      string `json:"time"`
+	UID       int    `json:"uid"`
+	PID       int    `json:"pid"`
+	User      string `json:"user,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	Op        string `json:"op"`
+	Dataset   string `json:"dataset,omitempty"`
+	Outcome   string `json:"outcome"` // ok, failed, denied
+	OK        bool   `json:"ok"`
+	Error     string `json:"error,omitempty"`
+}
+
+func newAuditRecord(c api.Caller, op, dataset string, err error) auditRecord {
+	r := auditRecord{
+		Time: time.Now().UTC().Format(time.RFC3339Nano), UID: c.UID, PID: c.PID,
+		User: c.User, Role: string(c.Role), Transport: c.Transport,
+		Op: op, Dataset: dataset, Outcome: "ok", OK: err == nil,
+	}
+	if err != nil {
+		r.Outcome = "failed"
+		if code := api.ErrorCode(err); code == api.CodePermission || code == api.CodeAuth {
+			r.Outcome = "denied"
+		}
+		r.Error = firstLine(err)
+	}
+	return r
+}
+
+// auditLog appends one line per key operation.
 func (d *Daemon) auditLog(c api.Caller, op, dataset string, err error) {
+	d.auditWrite(newAuditRecord(c, op, dataset, err))
+}
+
+// auditAPI records what the API server refuses before the backend runs
+// (a role that does not allow a key operation, a bad token) and user
+// management.
+func (d *Daemon) auditAPI(c api.Caller, method string, err error) {
+	d.auditLog(c, method, "", err)
+}
+
+// auditWrite appends records to <state>/audit.log (opened O_APPEND, mode
+// 0600) in one write and fsyncs it once.
+func (d *Daemon) auditWrite(recs ...auditRecord) {
+	if len(recs) == 0 {
+		return
+	}
 	a := &d.keys.audit
 	a.Lock()
 	defer a.Unlock()
@@ -148,13 +195,17 @@ func (d *Daemon) auditLog(c api.Caller, op, dataset string, err error) {
 		}
 		a.f = f
 	}
-	rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "uid": c.UID, "pid": c.PID, "op": op, "dataset": dataset, "ok": err == nil}
-	if err != nil {
-		rec["error"] = firstLine(err)
+	var buf []byte
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		buf = append(append(buf, b...), '\n')
 	}
-	b, _ := json.Marshal(rec)
-	a.f.Write(append(b, '\n'))
-	a.f.Sync()
+	if _, err := a.f.Write(buf); err != nil {
+		d.log.Error("audit log write", "err", err)
+	}
+	if err := a.f.Sync(); err != nil {
+		d.log.Error("audit log sync", "err", err)
+	}
 }
 
 func (d *Daemon) KeyExport(ctx context.Context, c api.Caller, req api.KeyExportReq) (api.KeyExportResp, error) {

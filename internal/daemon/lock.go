@@ -47,6 +47,9 @@ func (d *Daemon) Lock(ctx context.Context, c api.Caller, req api.LockReq) error 
 // roots below it that take the same key) and mounts the file systems.
 func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (api.UnlockResp, error) {
 	resp := api.UnlockResp{Unlocked: []string{}}
+	// One audit write (and fsync) for the whole call, however many roots.
+	var audit []auditRecord
+	defer func() { d.auditWrite(audit...) }()
 	dp, err := d.poolOf(req.Name)
 	if err != nil {
 		return resp, err
@@ -87,7 +90,7 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 			continue
 		}
 		err := dp.LoadKey(r.Dataset, false, location, material)
-		d.auditLog(c, "unlock", r.Dataset, err)
+		audit = append(audit, newAuditRecord(c, "unlock", r.Dataset, err))
 		if err == nil {
 			d.rememberKeys(dp, r.Dataset)
 		}
