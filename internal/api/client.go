@@ -169,6 +169,10 @@ func (c *Client) connectError(ctx context.Context, err error) error {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		return fmt.Errorf("cannot connect to coffer daemon at %s: permission denied", c.path)
 	}
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return fmt.Errorf("cannot connect to coffer daemon at %s: its certificate is not trusted (%v); give --ca-file PEM", c.path, cv.Err)
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return fmt.Errorf("cannot connect to coffer daemon at %s: %v", c.path, op.Err)

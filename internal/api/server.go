@@ -415,7 +415,7 @@ func (s *Server) ServeUnix(ctx context.Context, path string) error {
 	s.sockMu.Lock()
 	s.socket = path
 	s.sockMu.Unlock()
-	s.applySocketMode()
+	s.applySocketMode(s.users != nil && s.users.HasLocal())
 	return s.Serve(ctx, ln)
 }
 
@@ -423,14 +423,14 @@ func (s *Server) ServeUnix(ctx context.Context, path string) error {
 // user with a uid is configured, and closes it to root and the daemon's
 // user (0600) otherwise. Access is decided per connection either way
 // (identify); the mode only spares unconfigured users a connection.
-func (s *Server) applySocketMode() {
+func (s *Server) applySocketMode(hasLocal bool) {
 	s.sockMu.Lock()
 	defer s.sockMu.Unlock()
 	if s.socket == "" {
 		return
 	}
 	mode := os.FileMode(0o600)
-	if s.users != nil && s.users.HasLocal() {
+	if hasLocal {
 		mode = 0o666
 	}
 	if err := os.Chmod(s.socket, mode); err != nil {

@@ -114,9 +114,9 @@ type Users struct {
 	path string
 	mu   sync.Mutex
 	list []UserRecord
-	// changed runs after a change (the server widens or narrows the
-	// socket's mode with it).
-	changed func()
+	// changed runs after a change, u.mu held, with whether a user has a
+	// uid (the server widens or narrows the socket's mode with it).
+	changed func(hasLocal bool)
 }
 
 var userName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -188,12 +188,17 @@ func (u *Users) ByToken(token string) (UserRecord, bool) {
 func (u *Users) HasLocal() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	return u.hasLocal()
+}
+
+func (u *Users) hasLocal() bool {
 	return slices.ContainsFunc(u.list, func(r UserRecord) bool { return r.UID != nil })
 }
 
+// notify reports a change; u.mu held.
 func (u *Users) notify() {
 	if u.changed != nil {
-		u.changed()
+		u.changed(u.hasLocal())
 	}
 }
 
