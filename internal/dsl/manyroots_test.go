@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -211,4 +212,29 @@ func testKDFParams(b byte) crypto.KDFParams {
 	salt := make([]byte, crypto.KDFSaltLen)
 	salt[0] = b
 	return crypto.KDFParams{KDF: crypto.KDFPBKDF2, Salt: salt, Iters: crypto.MinPBKDF2Iters}
+}
+
+// TestMOSPassphraseSaltFrozen: the MOS field of the pool salt, frozen
+// ("passphrase_salt", base64 of 16 bytes); changing it breaks pools.
+func TestMOSPassphraseSaltFrozen(t *testing.T) {
+	const doc = `{"version":1,"name":"tank","guid":7,"created":1,"next_id":2,"datasets":{"1":{"id":1,"guid":9,"name":"tank","type":"filesystem","created":1,"createtxg":1,"root":{},"referenced":0,"ref_logical":0,"ref_phys":0,"written":0}},"passphrase_salt":"AAECAwQFBgcICQoLDA0ODw=="}`
+	m, err := parseMOS([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	if string(m.PassSalt) != string(want) {
+		t.Fatalf("passphrase_salt = %x", m.PassSalt)
+	}
+	b, err := m.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"passphrase_salt":"AAECAwQFBgcICQoLDA0ODw=="`) {
+		t.Fatalf("marshal: %s", b)
+	}
+	m.PassSalt = nil
+	if b, _ := m.marshal(); strings.Contains(string(b), "passphrase_salt") {
+		t.Fatalf("empty salt written: %s", b)
+	}
 }
