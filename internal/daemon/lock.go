@@ -49,8 +49,14 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 	resp := api.UnlockResp{Unlocked: []string{}}
 	// One audit write (and fsync) for the whole call, however many roots.
 	var audit []auditRecord
-	defer func() { d.auditWrite(audit...) }()
 	dp, err := d.poolOf(req.Name)
+	defer func() {
+		if len(resp.Unlocked) > 0 {
+			// Once for the whole tree, not once per root.
+			d.rememberKeys(dp, req.Name)
+		}
+		d.auditWrite(audit...)
+	}()
 	if err != nil {
 		return resp, err
 	}
@@ -91,9 +97,6 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 		}
 		err := dp.LoadKey(r.Dataset, false, location, material)
 		audit = append(audit, newAuditRecord(c, "unlock", r.Dataset, err))
-		if err == nil {
-			d.rememberKeys(dp, r.Dataset)
-		}
 		switch {
 		case err == nil:
 			resp.Unlocked = append(resp.Unlocked, r.Dataset)

@@ -333,3 +333,39 @@ func TestSocketLocalUsers(t *testing.T) {
 	d.restart()
 	checkFail(t, runAs(d, nobody, nil, "list"), 1, "permission denied: uid 65534 is not a coffer user")
 }
+
+// TestUnlockRecursiveSharedSalt: passphrase roots take the pool's salt
+// unless pbkdf2salt=random; unlock -r opens every root with the same
+// passphrase, whatever its salt, and leaves a root with another passphrase
+// locked.
+func TestUnlockRecursiveSharedSalt(t *testing.T) {
+	d := startDaemon(t)
+	const pw = "correct horse battery"
+	d.ok("pool", "create", "-O", "canmount=off", "tank", filepath.Join(t.TempDir(), "v"))
+	enc := []string{"-o", "encryption=on", "-o", "keyformat=passphrase", "-o", "canmount=off"}
+	d.okIn(pass(pw), append(append([]string{"create"}, enc...), "tank/top")...)
+	for _, c := range []string{"a", "b", "c"} {
+		d.okIn(pass(pw), append(append([]string{"create"}, enc...), "tank/top/"+c)...)
+	}
+	d.okIn(pass(pw), append(append([]string{"create"}, enc...), "-o", "pbkdf2salt=random", "tank/top/own")...)
+	d.okIn(pass("another passphrase"), append(append([]string{"create"}, enc...), "tank/top/other")...)
+	got := d.ok("get", "-H", "-r", "-o", "name,value", "pbkdf2salt", "tank/top")
+	want := "tank/top\tpool\ntank/top/a\tpool\ntank/top/b\tpool\ntank/top/c\tpool\ntank/top/other\tpool\ntank/top/own\trandom\n"
+	if got != want {
+		t.Fatalf("pbkdf2salt:\n%s\nwant:\n%s", got, want)
+	}
+	d.failIn(pass(pw), 1, "'pbkdf2salt' must be one of", "create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", "pbkdf2salt=shared", "tank/bad")
+	d.ok("unload-key", "-r", "tank/top")
+	r := d.run(pass(pw), "unlock", "-r", "tank/top")
+	if r.code != 0 || !strings.Contains(r.stderr, "tank/top/other") {
+		t.Fatalf("unlock -r: %s", r)
+	}
+	for ds, want := range map[string]string{"tank/top/a": "available", "tank/top/c": "available", "tank/top/own": "available", "tank/top/other": "unavailable"} {
+		if ks := keystatus(d, ds); ks != want {
+			t.Errorf("keystatus %s = %s, want %s", ds, ks, want)
+		}
+	}
+	if n := len(auditLines(t, d, map[string]any{"op": "unlock", "outcome": "ok", "user": "root", "transport": "unix"})); n != 5 {
+		t.Errorf("%d audit lines for unlocked roots, want 5", n)
+	}
+}
