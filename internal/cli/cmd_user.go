@@ -56,6 +56,9 @@ also call on the Unix socket, with this role.`,
 			if _, err := api.ParseRole(opts.role); err != nil {
 				return usagef("cannot add user '%s': %v", args[0], err)
 			}
+			if opts.uid < -1 {
+				return usagef("cannot add user '%s': bad --uid %d", args[0], opts.uid)
+			}
 			var resp api.UserAddResp
 			if err := a.call(ctx, api.MUserAdd, api.UserAddReq{Name: args[0], Role: opts.role, UID: opts.uid}, &resp); err != nil {
 				return err
