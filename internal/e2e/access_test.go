@@ -147,6 +147,18 @@ func TestHTTPAPIRoles(t *testing.T) {
 	if r := runHTTP(t, url, op, nil, "snapshot", "tank/plain@s1"); r.code != 0 {
 		t.Fatalf("operator snapshot: %s", r)
 	}
+	// The streaming endpoints over HTTP: send, then receive what was sent.
+	sent := runHTTP(t, url, op, nil, "send", "tank/plain@s1")
+	if sent.code != 0 || len(sent.stdout) == 0 {
+		t.Fatalf("operator send over HTTP: exit %d %s", sent.code, sent.stderr)
+	}
+	if r := runHTTP(t, url, op, []byte(sent.stdout), "receive", "tank/copy"); r.code != 0 {
+		t.Fatalf("operator receive over HTTP: %s", r)
+	}
+	if !strings.Contains(d.ok("list", "-t", "snapshot", "-H", "-o", "name"), "tank/copy@s1") {
+		t.Fatal("received snapshot missing")
+	}
+	checkFail(t, runHTTP(t, url, vw, nil, "send", "tank/plain@s1"), 1, "permission denied: 'send' needs role operator or admin (you are viewer)")
 	denied := auditLines(t, d, map[string]any{"op": "unlock", "user": "ops", "transport": "http", "outcome": "denied", "role": "operator"})
 	if len(denied) != 1 {
 		t.Fatalf("audit lines for the refused unlock: %v", denied)
