@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 
 need=()
-for tool in fusermount3:fuse3 sqlite3:sqlite3 git:git tar:tar /usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools softhsm2-util:softhsm2 pykmip-server:python3-pykmip; do
+for tool in fusermount3:fuse3 sqlite3:sqlite3 git:git tar:tar /usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools softhsm2-util:softhsm2 pykmip-server:python3-pykmip stress-ng:stress-ng; do
 	command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
