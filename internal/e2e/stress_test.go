@@ -115,6 +115,7 @@ func TestStressNG(t *testing.T) {
 		args = append(args, stressOpts...)
 		ctx, cancel := context.WithTimeout(context.Background(), per+2*time.Minute)
 		cmd := exec.CommandContext(ctx, sng, args...)
+		cmd.Dir = work // some stressors also create files in the current directory
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		gstart := time.Now()
