@@ -124,6 +124,7 @@ type loadRun struct {
 	pinned   map[string]int       // snapshots a sender uses
 	received []string             // snapshots received into backup/raw
 	counts   map[string]int
+	lastSnap time.Duration // how long the last snapshot command took
 }
 
 func (r *loadRun) fail(format string, a ...any) {
@@ -590,7 +591,8 @@ func TestLoad(t *testing.T) {
 			}
 		}()
 	}
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); r.progress(start) }()
 	go func() { defer wg.Done(); r.snapshotter() }()
 	go func() { defer wg.Done(); r.rawSender() }()
 	go func() { defer wg.Done(); r.plainSender(mnts["clear"]) }()
@@ -691,6 +693,29 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// progress logs the work done every 10 seconds (every minute in runs of
+// more than five minutes).
+func (r *loadRun) progress(start time.Time) {
+	every := 10 * time.Second
+	if d := loadDuration(r.t); d > 5*time.Minute {
+		every = time.Minute
+	}
+	for r.pause(every) {
+		ops := 0
+		for _, w := range r.ws {
+			w.mu.Lock()
+			for _, n := range w.ops {
+				ops += n
+			}
+			w.mu.Unlock()
+		}
+		r.mu.Lock()
+		r.t.Logf("%v: %d writer ops, %d snapshots (last took %v), %d raw incrementals, %d plain sends",
+			time.Since(start).Round(time.Second), ops, r.counts["snapshot"], r.lastSnap.Round(time.Millisecond), r.counts["raw incremental"], r.counts["plain send"])
+		r.mu.Unlock()
+	}
+}
+
 // snapshotter takes a snapshot of tank/enc every second with the writers
 // paused between two operations, records the model, checks a sample of
 // snapshots through .coffer/snapshot, and destroys old snapshots that no
@@ -706,7 +731,9 @@ func (r *loadRun) snapshotter() {
 		}
 		name := fmt.Sprintf("s%05d", i)
 		r.lockAll()
+		t0 := time.Now()
 		_, err := r.cli("", "snapshot", "tank/enc@"+name)
+		took := time.Since(t0)
 		var m treeModel
 		if err == nil {
 			m = r.model()
@@ -718,6 +745,7 @@ func (r *loadRun) snapshotter() {
 		}
 		r.mu.Lock()
 		r.models[name] = m
+		r.lastSnap = took
 		r.live = append(r.live, name)
 		r.counts["snapshot"]++
 		r.mu.Unlock()
