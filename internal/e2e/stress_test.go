@@ -39,10 +39,15 @@ var stressGroups = [][]string{
 	{"mmap", "msync", "xattr"},
 }
 
-// stressSlow may finish no bogo op in a short run: an xattr op sets 4096
-// attributes and coffer rewrites a file's whole attribute set on every
-// change; an mmap op maps and verifies a file page by page through FUSE.
-var stressSlow = map[string]bool{"xattr": true, "mmap": true, "msync": true}
+// A stressor that did no bogo op may have skipped its work (an operation
+// the file system refuses): with 20s or more per group that fails the
+// test; in shorter runs, where a loaded machine may not finish one op of
+// the slow stressors, it is logged. xattr may never finish one: its op
+// sets 4096 attributes on one file and coffer rewrites a file's whole
+// attribute set on every change.
+const stressStrict = 20 * time.Second
+
+var stressNoOpsOK = map[string]bool{"xattr": true}
 
 var stressOpts = []string{"--hdd-bytes", "32m", "--mmap-file", "--mmap-bytes", "4m", "--seek-size", "16m", "--readahead-bytes", "1m"}
 
@@ -121,7 +126,7 @@ func TestStressNG(t *testing.T) {
 		gstart := time.Now()
 		err := cmd.Run()
 		cancel()
-		if err != nil || strings.Contains(out.String(), " fail: ") {
+		if err != nil || strings.Contains(out.String(), " fail: ") || strings.Contains(out.String(), "skipping") {
 			t.Fatalf("stress-ng %s: %v\n%s", strings.Join(g, ","), err, out.String())
 		}
 		ops := map[string]int{}
@@ -135,8 +140,10 @@ func TestStressNG(t *testing.T) {
 			switch {
 			case !ran:
 				t.Errorf("stress-ng %s: no metrics: it did not run\n%s", s, out.String())
-			case n == 0 && !(stressSlow[s] && per < time.Minute):
+			case n == 0 && !stressNoOpsOK[s] && per >= stressStrict:
 				t.Errorf("stress-ng %s: 0 bogo ops in %v\n%s", s, per, out.String())
+			case n == 0 && !stressNoOpsOK[s]:
+				t.Logf("stress-ng %s: 0 bogo ops in %v (a short run on a busy machine; an error from %v per group on)", s, per, stressStrict)
 			}
 			got = append(got, fmt.Sprintf("%s %d", s, n))
 		}
