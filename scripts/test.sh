@@ -6,15 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
 
-need=()
-for tool in fusermount3:fuse3 sqlite3:sqlite3 git:git tar:tar /usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client swtpm:swtpm swtpm_setup:swtpm-tools tpm2_pcrextend:tpm2-tools softhsm2-util:softhsm2 pykmip-server:python3-pykmip; do
-	command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "installing: ${need[*]}"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-[ -e /dev/fuse ] || { echo "/dev/fuse is missing: FUSE tests cannot run" >&2; exit 1; }
+bash scripts/deps.sh
 
 # MinIO, the real S3 server of the remote tests, built from the Go module
 # proxy at the version internal/e2e/s3_test.go pins, into the cache the test
@@ -33,30 +25,5 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 go vet ./...
 go test -count=1 -timeout 30m ./...
 go test -count=1 -race -timeout 20m ./internal/crypto/... ./internal/format/... ./internal/pool/... ./internal/dmu/... ./internal/dsl/... ./internal/vdev/... ./internal/compress/... ./internal/api/...
-# Fuzz targets, briefly (go test -fuzz takes one target and one package at a
-# time). A crash is a failure; the fuzzing engine itself sometimes dies under
-# load ("fuzzing process terminated unexpectedly"), so a run that fails
-# without writing a crash input is retried once.
-fuzztime=${COFFER_FUZZTIME:-5s}
-for pkg in $(go list ./internal/...); do
-	for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
-		dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$f
-		before=$(ls "$dir" 2>/dev/null | wc -l || true)
-		ok=0
-		for try in 1 2; do
-			if out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
-				ok=1
-				break
-			fi
-			echo "$out" | tail -20
-			after=$(ls "$dir" 2>/dev/null | wc -l || true)
-			if [ "$after" -gt "$before" ]; then
-				echo "fuzz FAILED: $pkg $f found a crashing input in $dir" >&2
-				exit 1
-			fi
-			echo "fuzz engine failure on $pkg $f (try $try), retrying" >&2
-		done
-		[ "$ok" = 1 ] || { echo "fuzz FAILED: $pkg $f" >&2; exit 1; }
-		echo "fuzz ok: $pkg $f"
-	done
-done
+# Fuzz targets, briefly (COFFER_FUZZTIME, default 5s each).
+bash scripts/fuzz.sh

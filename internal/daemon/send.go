@@ -65,7 +65,17 @@ func (d *Daemon) Receive(ctx context.Context, c api.Caller, req api.ReceiveReq, 
 	if got == nil {
 		got = []string{}
 	}
-	return api.ReceiveResp{Received: got}, apiErr(err)
+	if err != nil {
+		return api.ReceiveResp{Received: got}, apiErr(err)
+	}
+	// As zfs receive: the received file systems mount unless -u (those
+	// whose key is not loaded, e.g. after a raw receive, stay unmounted).
+	if !req.NoMount {
+		if err := d.mountAll(req.Target); err != nil {
+			return api.ReceiveResp{Received: got}, api.Errorf(api.CodeIO, "cannot receive '%s': received, but mounting failed: %v", req.Target, firstLine(err))
+		}
+	}
+	return api.ReceiveResp{Received: got}, nil
 }
 
 func (d *Daemon) ReceiveAbort(ctx context.Context, c api.Caller, req api.ReceiveAbortReq) error {

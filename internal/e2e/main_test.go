@@ -31,7 +31,11 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = filepath.Join(dir, "coffer")
-	build := exec.Command("go", "build", "-o", bin, "coffer/cmd/coffer")
+	args := []string{"build", "-o", bin}
+	if os.Getenv("COFFER_E2E_RACE") == "1" { // the binary under the race detector
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "coffer/cmd/coffer")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build coffer:", err)
@@ -84,6 +88,9 @@ func startDaemon(t *testing.T, env ...string) *daemon {
 	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(sdir, "s.sock"), env: env, log: &syncBuffer{}}
 	t.Cleanup(func() {
 		d.stop()
+		if strings.Contains(d.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in the daemon")
+		}
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.log.String())
 		}

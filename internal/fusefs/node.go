@@ -38,6 +38,7 @@ var (
 	_ gofs.NodeReader         = (*node)(nil)
 	_ gofs.NodeWriter         = (*node)(nil)
 	_ gofs.NodeFsyncer        = (*node)(nil)
+	_ gofs.NodeAllocater      = (*node)(nil)
 	_ gofs.NodeFlusher        = (*node)(nil)
 	_ gofs.NodeMkdirer        = (*node)(nil)
 	_ gofs.NodeMknoder        = (*node)(nil)
@@ -208,6 +209,10 @@ func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off in
 		return 0, errno(err)
 	}
 	return uint32(k), 0
+}
+
+func (n *node) Allocate(ctx context.Context, f gofs.FileHandle, off uint64, size uint64, mode uint32) syscall.Errno {
+	return errno(n.v.fs.Allocate(n.id, off, size, mode))
 }
 
 func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {

@@ -318,3 +318,38 @@ func TestSnapshotDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFallocate: fallocate(2) through the mount: mode 0 extends with
+// zeros (posix_fallocate users get a real file size), KEEP_SIZE does not,
+// punch hole is EOPNOTSUPP, and a range past the pool's free space is
+// ENOSPC.
+func TestFallocate(t *testing.T) {
+	t.Parallel()
+	mt := mountNew(t, true)
+	name := filepath.Join(mt.Dir, "f")
+	f, err := os.Create(name)
+	ok(t, err)
+	defer f.Close()
+	_, err = f.Write([]byte("hello"))
+	ok(t, err)
+	fd := int(f.Fd())
+	ok(t, syscall.Fallocate(fd, 0, 0, 1<<20))
+	ok(t, syscall.Fallocate(fd, 1 /* FALLOC_FL_KEEP_SIZE */, 0, 4<<20))
+	fi, err := f.Stat()
+	ok(t, err)
+	if fi.Size() != 1<<20 {
+		t.Fatalf("size %d after fallocate 1M and a KEEP_SIZE 4M", fi.Size())
+	}
+	if err := syscall.Fallocate(fd, 1|2 /* KEEP_SIZE|PUNCH_HOLE */, 0, 4096); err != syscall.EOPNOTSUPP {
+		t.Fatalf("punch hole: %v", err)
+	}
+	if err := syscall.Fallocate(fd, 0, 0, 1<<55); err != syscall.ENOSPC {
+		t.Fatalf("fallocate past the free space: %v", err)
+	}
+	ok(t, f.Sync())
+	b, err := os.ReadFile(name)
+	ok(t, err)
+	if len(b) != 1<<20 || string(b[:5]) != "hello" || !bytes.Equal(b[5:], make([]byte, 1<<20-5)) {
+		t.Fatalf("content after fallocate: %d bytes", len(b))
+	}
+}

@@ -63,6 +63,63 @@ func (fs *FS) Write(id uint64, p []byte, off uint64) (int, error) {
 	return len(p), nil
 }
 
+// fallocate(2) mode bits (Linux values).
+const (
+	FallocKeepSize = 0x01 // FALLOC_FL_KEEP_SIZE
+)
+
+// Allocate is fallocate(2) on file id. Copy-on-write cannot set blocks
+// aside for later writes (every write allocates anew, as in OpenZFS), so
+// nothing is reserved: mode 0 extends the file to off+length when it is
+// shorter (the new range reads as zeros, like a hole) and FallocKeepSize
+// changes nothing; both fail with ENOSPC when the range beyond the end of
+// the file is larger than the pool's free space. Other modes (punch hole,
+// zero, collapse and insert range) are EOPNOTSUPP.
+func (fs *FS) Allocate(id, off, length uint64, mode uint32) error {
+	if mode&^FallocKeepSize != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	if err := fs.writable(); err != nil {
+		return err
+	}
+	end := off + length
+	if length == 0 {
+		return syscall.EINVAL
+	}
+	if end > MaxFileSize || end < off {
+		return syscall.EFBIG
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	ino, err := fs.inode(id)
+	if err != nil {
+		return err
+	}
+	if ino.a.IsDir() {
+		return syscall.EISDIR
+	}
+	if ino.a.Mode&ModeType != ModeRegular {
+		return syscall.ENODEV
+	}
+	if end <= ino.a.Size {
+		return nil
+	}
+	if fs.opts.Space != nil {
+		if _, free := fs.opts.Space(); end-ino.a.Size > free {
+			return syscall.ENOSPC
+		}
+	}
+	if mode&FallocKeepSize != 0 {
+		return nil
+	}
+	if err := fs.truncate(ino, end); err != nil {
+		return err
+	}
+	now := fs.now()
+	ino.a.Mtime, ino.a.Ctime = now, now
+	return fs.store(ino)
+}
+
 // truncate sets a file's size; mu held.
 func (fs *FS) truncate(ino *inode, size uint64) error {
 	if size > MaxFileSize {

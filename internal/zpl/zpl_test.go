@@ -409,3 +409,41 @@ func TestSetgidDirectory(t *testing.T) {
 	}
 	check(t, fs)
 }
+
+// TestAllocate: fallocate mode 0 extends a file with zeros and keeps it
+// when shorter, FALLOC_FL_KEEP_SIZE changes nothing, a range larger than
+// the free space is ENOSPC, other modes are EOPNOTSUPP; the size survives
+// a reimport.
+func TestAllocate(t *testing.T) {
+	t.Parallel()
+	p, fs := newFS(t, true)
+	root := fs.Root()
+	f := must[zpl.Attr](t)(fs.Create(root, "f", 0o644, 0, 0))
+	must[int](t)(fs.Write(f.Ino, []byte("hello"), 0))
+	ok(t, fs.Allocate(f.Ino, 0, 100<<10, 0))
+	if b := readAll(t, fs, f.Ino); len(b) != 100<<10 || string(b[:5]) != "hello" || !bytes.Equal(b[5:], make([]byte, 100<<10-5)) {
+		t.Fatalf("after fallocate 100K: %d bytes", len(b))
+	}
+	ok(t, fs.Allocate(f.Ino, 10, 20, 0)) // inside: nothing changes
+	ok(t, fs.Allocate(f.Ino, 0, 1<<20, zpl.FallocKeepSize))
+	if a := must[zpl.Attr](t)(fs.Getattr(f.Ino)); a.Size != 100<<10 {
+		t.Fatalf("size %d after fallocates that keep the size", a.Size)
+	}
+	wantErr(t, fs.Allocate(f.Ino, 0, 1<<50, 0), syscall.ENOSPC)
+	wantErr(t, fs.Allocate(f.Ino, 0, 1<<50, zpl.FallocKeepSize), syscall.ENOSPC)
+	const punchHole = 0x02
+	wantErr(t, fs.Allocate(f.Ino, 0, 10, punchHole|zpl.FallocKeepSize), syscall.EOPNOTSUPP)
+	wantErr(t, fs.Allocate(f.Ino, 0, 0, 0), syscall.EINVAL)
+	wantErr(t, fs.Allocate(f.Ino, zpl.MaxFileSize, 1, 0), syscall.EFBIG)
+	wantErr(t, fs.Allocate(root, 0, 10, 0), syscall.EISDIR)
+	if a := must[zpl.Attr](t)(fs.Getattr(f.Ino)); a.Size != 100<<10 {
+		t.Fatalf("size %d after refused fallocates", a.Size)
+	}
+	ok(t, fs.Sync())
+	p.Reimport(t, "tank/fs")
+	fs = p.OpenFS(t, "tank/fs")
+	if b := readAll(t, fs, f.Ino); len(b) != 100<<10 || string(b[:5]) != "hello" {
+		t.Fatalf("after reimport: %d bytes", len(b))
+	}
+	check(t, fs)
+}
