@@ -30,6 +30,9 @@ type KeystoreStatus struct {
 	Warning    string            `json:"warning,omitempty"`
 	Entries    int               `json:"entries"`
 	Params     map[string]string `json:"params,omitempty"`
+	// Waiting: encryption roots with a key provider keylocation that are
+	// locked because the provider refused or did not answer, and why.
+	Waiting map[string]string `json:"waiting,omitempty"`
 }
 
 // KeystoreProtectReq re-protects the system secret.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,14 @@ func newKeystoreCommand(a *app) *cobra.Command {
 			fmt.Fprintf(a.env.Stdout, "protection: %s\nhealth:     %s\nentries:    %d\n", st.Protection, st.Health, st.Entries)
 			if st.Warning != "" {
 				fmt.Fprintf(a.env.Stdout, "WARNING:    %s\n", st.Warning)
+			}
+			names := make([]string, 0, len(st.Waiting))
+			for n := range st.Waiting {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintf(a.env.Stdout, "waiting:    %s: %s\n", n, st.Waiting[n])
 			}
 			return nil
 		}),

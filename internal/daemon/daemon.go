@@ -66,6 +66,8 @@ func New(opts Options) (*Daemon, error) {
 	}
 	opts.PoolOptions.Logger = opts.Logger
 	d := &Daemon{opts: opts, log: opts.Logger, pools: map[string]*dsl.Pool{}}
+	d.opts.PoolOptions.KeyProvider = keyProvider{d}
+	opts = d.opts
 	c, err := d.readCache()
 	if err != nil {
 		return nil, err

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"coffer/internal/dsl"
 	"coffer/internal/keystore"
 	"coffer/internal/pkcs11"
+	"coffer/internal/props"
 )
 
 var _ api.KeysBackend = (*Daemon)(nil)
@@ -23,6 +26,9 @@ const fileWarning = "the system secret is stored in plain on this host (file pro
 // keys is the daemon's key custody state.
 type keys struct {
 	store *keystore.Store
+	// waiting: encryption roots with a provider keylocation that stayed
+	// locked at start, and why (guarded by Daemon.mu).
+	waiting map[string]string
 	audit struct {
 		sync.Mutex
 		f *os.File
@@ -84,14 +90,29 @@ func (d *Daemon) openKeystore() error {
 }
 
 // autoUnlock loads the keys of key-format encryption roots kept in the
-// keystore; passphrase roots stay locked. A failure does not stop others.
+// keystore and of roots whose keylocation is a key provider; passphrase
+// roots stay locked. A failure does not stop others; why a root stays
+// locked is kept for keystore status.
 func (d *Daemon) autoUnlock() {
-	if d.keys.store == nil || d.keys.store.Status() != "unlocked" {
-		return
-	}
+	storeOpen := d.keys.store != nil && d.keys.store.Status() == "unlocked"
 	for _, dp := range d.sortedPools() {
 		for name, r := range dp.RootGUIDs() {
-			if r.Format == "passphrase" {
+			if r.Format == "passphrase" || dp.KeyLoaded(name) {
+				continue
+			}
+			if prov := props.KeyProvider(r.Location); prov != "" {
+				err := dp.LoadKey(name, false, "", nil)
+				d.auditLog(api.Caller{}, "auto-unlock", name, err)
+				if err != nil {
+					d.setWaiting(name, strings.TrimPrefix(firstLine(err), "cannot load key for '"+name+"': "))
+					d.log.Error("automatic unlock failed", "dataset", name, "provider", prov, "err", err)
+				} else {
+					d.setWaiting(name, "")
+					d.log.Info("unlocked by its key provider", "dataset", name, "provider", prov)
+				}
+				continue
+			}
+			if !storeOpen {
 				continue
 			}
 			e, ok := d.keys.store.Get(fmt.Sprintf("dataset:%d", r.GUID))
@@ -115,9 +136,35 @@ func (d *Daemon) autoUnlock() {
 	}
 }
 
+// setWaiting records why an encryption root stays locked ("" clears it).
+func (d *Daemon) setWaiting(name, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.keys.waiting == nil {
+		d.keys.waiting = map[string]string{}
+	}
+	if reason == "" {
+		delete(d.keys.waiting, name)
+	} else {
+		d.keys.waiting[name] = reason
+	}
+}
+
 // rememberKeys puts the loaded keys of the key-format roots at and below
-// name into the keystore, for automatic unlock at the next start.
+// name into the keystore, for automatic unlock at the next start. Roots
+// whose key a provider holds are never kept there (and a key kept before a
+// change-key to a provider is dropped).
 func (d *Daemon) rememberKeys(dp *dsl.Pool, name string) {
+	for n, r := range dp.RootGUIDs() {
+		if n == name || strings.HasPrefix(n, name+"/") {
+			d.setWaiting(n, "")
+			if props.KeyProvider(r.Location) != "" && d.keys.store != nil && d.keys.store.Status() == "unlocked" {
+				if err := d.keys.store.Delete(fmt.Sprintf("dataset:%d", r.GUID)); err != nil {
+					d.log.Error("cannot drop a kept key from the keystore", "dataset", n, "err", err)
+				}
+			}
+		}
+	}
 	if d.keys.store == nil || d.keys.store.Status() != "unlocked" {
 		return
 	}
@@ -177,11 +224,17 @@ func (d *Daemon) KeyExport(ctx context.Context, c api.Caller, req api.KeyExportR
 
 func (d *Daemon) KeystoreStatus(ctx context.Context, c api.Caller) (api.KeystoreStatus, error) {
 	st := d.keys.store
+	var waiting map[string]string
+	d.mu.Lock()
+	if len(d.keys.waiting) > 0 {
+		waiting = maps.Clone(d.keys.waiting)
+	}
+	d.mu.Unlock()
 	if st == nil {
-		return api.KeystoreStatus{Protection: "none", Health: "not opened"}, nil
+		return api.KeystoreStatus{Protection: "none", Health: "not opened", Waiting: waiting}, nil
 	}
 	kind, params := st.Protection()
-	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params}
+	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params, Waiting: waiting}
 	if kind == "file" {
 		s.Warning = fileWarning
 	}

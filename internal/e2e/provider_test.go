@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// swtpm is a software TPM on free loopback ports, its state in a temporary
+// directory that outlives a stop and start (a machine reboot).
+type swtpm struct {
+	t     *testing.T
+	state string
+	port  int
+	cmd   *exec.Cmd
+}
+
+func startSWTPM(t *testing.T) *swtpm {
+	t.Helper()
+	for _, tool := range []string{"swtpm", "tpm2_pcrextend"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s missing (scripts/test.sh installs swtpm and tpm2-tools): %v", tool, err)
+		}
+	}
+	s := &swtpm{t: t, state: t.TempDir()}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *swtpm) start() {
+	s.t.Helper()
+	for i := 0; ; i++ {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		s.port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		s.cmd = exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+s.state,
+			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.port),
+			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.port+1),
+			"--flags", "not-need-init,startup-clear")
+		if err := s.cmd.Start(); err != nil {
+			s.t.Fatal(err)
+		}
+		for j := 0; j < 200; j++ {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port+1)); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		if i > 3 {
+			s.t.Fatal("swtpm did not start")
+		}
+	}
+}
+
+func (s *swtpm) stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+func (s *swtpm) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", s.port) }
+
+// extendPCR7 is what a change of the Secure Boot configuration does.
+func (s *swtpm) extendPCR7() {
+	s.t.Helper()
+	cmd := exec.Command("tpm2_pcrextend", "7:sha256="+strings.Repeat("11", 32))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=%d", s.port))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("tpm2_pcrextend: %v %s", err, out)
+	}
+}
+
+// tpmDaemon is a daemon that uses the software TPM tpm.
+func tpmDaemon(t *testing.T, tpm *swtpm, env ...string) *daemon {
+	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), log: &syncBuffer{}, env: env}
+	sdir, _ := os.MkdirTemp("", "cof-")
+	t.Cleanup(func() { os.RemoveAll(sdir) })
+	d.sock = filepath.Join(sdir, "s.sock")
+	d.extra = []string{"--tpm", tpm.url()}
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.log.String())
+		}
+	})
+	d.start()
+	return d
+}
+
+// writeIn writes a file into a mounted file system and returns its path.
+func (d *daemon) writeIn(ds, name string, b []byte) string {
+	d.t.Helper()
+	mp := strings.TrimSpace(d.ok("get", "-H", "-o", "value", "mountpoint", ds))
+	p := filepath.Join(mp, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		d.t.Fatalf("write into %s: %v", ds, err)
+	}
+	return p
+}
+
+func (d *daemon) ks(ds string) string { return d.prop(ds, "keystatus") }
+
+// TestKeyProviderTPM: keylocation=tpm2: makes a random wrapping key sealed
+// by the TPM; the dataset unlocks at every start without a person, while
+// the TPM's PCRs match; nothing on disk opens it without the TPM.
+func TestKeyProviderTPM(t *testing.T) {
+	tpm := startSWTPM(t)
+	d := tpmDaemon(t, tpm)
+	d.newPool("tank")
+	// Bad input first: nothing is created.
+	d.unchanged("bad provider create", func() {
+		cannot(t, d.fail(1, "needs keyformat=raw", "create", "-o", "keyformat=hex", "-o", "keylocation=tpm2:", "tank/x"))
+		cannot(t, d.failIn(pass("a passphrase"), 1, "needs keyformat=raw", "create", "-o", "keyformat=passphrase", "-o", "keylocation=tpm2:", "tank/x"))
+		cannot(t, d.fail(1, "invalid keylocation 'tpm2:?pcrs=99'", "create", "-o", "keyformat=raw", "-o", "keylocation=tpm2:?pcrs=99", "tank/x"))
+		cannot(t, d.fail(1, "invalid keylocation 'tpm2:7'", "create", "-o", "keyformat=raw", "-o", "keylocation=tpm2:7", "tank/x"))
+	})
+	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation=tpm2:?pcrs=7", "tank/vault")
+	d.ok("create", "tank/vault/docs")
+	if v := d.prop("tank/vault", "keylocation"); v != "tpm2:?pcrs=7" {
+		t.Fatalf("keylocation %q", v)
+	}
+	d.ok("mount", "-a")
+	data := bytes.Repeat([]byte("sealed by the TPM "), 1000)
+	d.writeIn("tank/vault/docs", "f", data)
+	d.unchanged("bad provider changes", func() {
+		cannot(t, d.fail(1, "never exported", "key", "export", "tank/vault"))
+		cannot(t, d.fail(1, "change-key", "set", "keylocation=file:///etc/hostname", "tank/vault"))
+		cannot(t, d.fail(1, "-L", "load-key", "-n", "-L", "tpm2:", "tank/vault"))
+	})
+	if out := d.ok("key", "export", "-r", "tank"); strings.Contains(out, "tank/vault") {
+		t.Fatalf("key export -r exports a provider key:\n%s", out)
+	}
+	d.restart()
+	if d.ks("tank/vault") != "available" || d.ks("tank/vault/docs") != "available" {
+		t.Fatal("provider root not unlocked at start")
+	}
+	mp := strings.TrimSpace(d.ok("get", "-H", "-o", "value", "mountpoint", "tank/vault/docs"))
+	if b, err := os.ReadFile(filepath.Join(mp, "f")); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("read back after restart: %v", err)
+	}
+	// Shallow rekey: a new TPM-sealed key; lock and unlock -r with it.
+	d.ok("change-key", "tank/vault")
+	d.ok("lock", "tank/vault")
+	d.ok("unlock", "-r", "tank/vault")
+	// To a key file and back to the TPM.
+	key := bytes.Repeat([]byte{0x5a}, 32)
+	kf := writeKey(t, "k", key)
+	d.ok("change-key", "-o", "keylocation="+kf, "tank/vault")
+	d.ok("change-key", "-o", "keylocation=tpm2:", "tank/vault")
+	os.Remove(strings.TrimPrefix(kf, "file://"))
+	// A machine reboot with the same PCRs: still unlocks.
+	d.stop()
+	tpm.stop()
+	tpm.start()
+	d.extra = []string{"--tpm", tpm.url()}
+	d.start()
+	if d.ks("tank/vault") != "available" {
+		t.Fatal("not unlocked after a TPM reboot with the same PCRs")
+	}
+	// PCR 7 changes: the TPM refuses; the daemon says why.
+	tpm.extendPCR7()
+	d.restart()
+	if d.ks("tank/vault") != "unavailable" {
+		t.Fatal("unlocked although PCR 7 changed")
+	}
+	if st := d.ok("keystore", "status"); !strings.Contains(st, "waiting:    tank/vault: tpm2: ") || !strings.Contains(st, "PCR") {
+		t.Fatalf("keystore status does not say why tank/vault waits:\n%s", st)
+	}
+	cannot(t, d.fail(1, "PCR", "load-key", "tank/vault"))
+	auditHas(t, d, "create-key", "tank/vault", true)
+	auditHas(t, d, "change-key", "tank/vault", true)
+	auditHas(t, d, "auto-unlock", "tank/vault", false)
+}
+
+// auditHas checks that the audit log has a record of op on dataset with
+// outcome ok.
+func auditHas(t *testing.T, d *daemon, op, dataset string, ok bool) {
+	t.Helper()
+	audit, _ := os.ReadFile(filepath.Join(d.state, "audit.log"))
+	want := []string{fmt.Sprintf(`"op":%q`, op), fmt.Sprintf(`"dataset":%q`, dataset), fmt.Sprintf(`"ok":%v`, ok)}
+	for _, l := range strings.Split(string(audit), "\n") {
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(l, w)
+		}
+		if all {
+			return
+		}
+	}
+	t.Errorf("audit log has no %s of %s with ok=%v:\n%s", op, dataset, ok, audit)
+}
