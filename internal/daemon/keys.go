@@ -29,7 +29,7 @@ type keys struct {
 	// waiting: encryption roots with a provider keylocation that stayed
 	// locked at start, and why (guarded by Daemon.mu).
 	waiting map[string]string
-	audit struct {
+	audit   struct {
 		sync.Mutex
 		f *os.File
 	}

@@ -87,12 +87,12 @@ type keyInfo struct {
 	// Sealed is what a key provider returned for a provider location: the
 	// wrapping key sealed by the TPM, or wrapped under a key that stays in
 	// the KMIP server or PKCS#11 token. Useless without the provider.
-	Sealed []byte `json:"sealed,omitempty"`
-	KDF      uint8  `json:"kdf,omitempty"`
-	Salt     []byte `json:"salt,omitempty"`
-	Iters    uint32 `json:"iters,omitempty"`
-	Memory   uint32 `json:"memory_kib,omitempty"`
-	Threads  uint8  `json:"threads,omitempty"`
+	Sealed  []byte `json:"sealed,omitempty"`
+	KDF     uint8  `json:"kdf,omitempty"`
+	Salt    []byte `json:"salt,omitempty"`
+	Iters   uint32 `json:"iters,omitempty"`
+	Memory  uint32 `json:"memory_kib,omitempty"`
+	Threads uint8  `json:"threads,omitempty"`
 }
 
 func (m *mos) marshal() ([]byte, error) { return json.Marshal(m) }
