@@ -33,7 +33,7 @@ func (dp *Pool) newProviderKey(loc string) (crypto.Secret, []byte, error) {
 	defer cancel()
 	key, sealed, err := dp.opts.KeyProvider.NewKey(ctx, loc)
 	if err != nil {
-		return nil, nil, errf(CodeKey, "%s: %s", props.KeyProvider(loc), firstLine(err))
+		return nil, nil, errf(CodeKey, "%s", providerErr(props.KeyProvider(loc), err))
 	}
 	if len(key) != keysrc.WrappingKeyLen || len(sealed) == 0 {
 		clear(key)
@@ -54,7 +54,7 @@ func (dp *Pool) openProviderKey(loc string, sealed []byte) ([]byte, error) {
 	defer cancel()
 	key, err := dp.opts.KeyProvider.OpenKey(ctx, loc, sealed)
 	if err != nil {
-		return nil, errf(CodeKey, "%s: %s", prov, firstLine(err))
+		return nil, errf(CodeKey, "%s", providerErr(prov, err))
 	}
 	return key, nil
 }
@@ -63,4 +63,13 @@ func (dp *Pool) openProviderKey(loc string, sealed []byte) ([]byte, error) {
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
+}
+
+// providerErr is a provider's error on one line, naming the provider once.
+func providerErr(prov string, err error) string {
+	s := firstLine(err)
+	if strings.HasPrefix(s, prov+" ") || strings.HasPrefix(s, prov+":") {
+		return s
+	}
+	return prov + ": " + s
 }

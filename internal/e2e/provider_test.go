@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"coffer/internal/kmip/kmiptest"
 )
 
 // swtpm is a software TPM on free loopback ports, its state in a temporary
@@ -201,4 +203,127 @@ func auditHas(t *testing.T, d *daemon, op, dataset string, ok bool) {
 		}
 	}
 	t.Errorf("audit log has no %s of %s with ok=%v:\n%s", op, dataset, ok, audit)
+}
+
+// TestKeyProviderKMIP: keylocation=kmip://… wraps a random wrapping key
+// under a key created in a real PyKMIP server. The pool holds only the key
+// ID and the wrapped key: it unlocks at start while the server answers, on
+// another host that reaches the same server too, and waits (saying why)
+// while the server is down.
+func TestKeyProviderKMIP(t *testing.T) {
+	srv := kmiptest.Start(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	uri := "kmip://" + srv.Addr + "?ca=" + write("ca.pem", srv.CA) + "&cert=" + write("host.pem", srv.Cert) + "&key=" + write("host.key", srv.Key)
+	d := startDaemon(t)
+	vdev := d.newPool("tank")
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := l.Addr().String()
+	l.Close()
+	d.unchanged("bad kmip create", func() {
+		cannot(t, d.fail(1, "invalid keylocation", "create", "-o", "keyformat=raw", "-o", "keylocation=kmip://"+srv.Addr, "tank/x"))
+		cannot(t, d.fail(1, "unreachable", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, srv.Addr, deadAddr, 1), "tank/x"))
+		cannot(t, d.fail(1, "no such file", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, "host.pem", "nothere.pem", 1), "tank/x"))
+		cannot(t, d.fail(1, "needs keyformat=raw", "create", "-o", "keyformat=hex", "-o", "keylocation="+uri, "tank/x"))
+	})
+	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uri, "tank/vault")
+	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uri+"&name=coffer-shared", "tank/other")
+	d.ok("mount", "-a")
+	data := bytes.Repeat([]byte("wrapped in the KMIP server "), 1000)
+	d.writeIn("tank/vault", "f", data)
+	d.restart()
+	if d.ks("tank/vault") != "available" || d.ks("tank/other") != "available" {
+		t.Fatal("kmip roots not unlocked at start with the server up")
+	}
+	mp := d.prop("tank/vault", "mountpoint")
+	if b, err := os.ReadFile(filepath.Join(mp, "f")); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("read back after restart: %v", err)
+	}
+	d.ok("change-key", "tank/vault") // a new wrapping key, wrapped again
+	// Another host reaching the same server: import the pool, load the key.
+	d.ok("pool", "export", "tank")
+	b := startDaemon(t)
+	b.ok("pool", "import", "-d", vdev, "tank")
+	b.ok("load-key", "tank/vault")
+	b.ok("mount", "-a")
+	if got, err := os.ReadFile(filepath.Join(b.prop("tank/vault", "mountpoint"), "f")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read on the other host: %v", err)
+	}
+	b.restart()
+	if b.ks("tank/vault") != "available" {
+		t.Fatal("not unlocked at start on the other host")
+	}
+	// The server goes down: the dataset waits and the daemon says why.
+	srv.Stop()
+	b.restart()
+	if b.ks("tank/vault") != "unavailable" {
+		t.Fatal("unlocked with the KMIP server down")
+	}
+	if st := b.ok("keystore", "status"); !strings.Contains(st, "waiting:    tank/vault: kmip "+srv.Addr+": KMIP server unreachable") {
+		t.Fatalf("keystore status does not say why tank/vault waits:\n%s", st)
+	}
+	cannot(t, b.fail(1, "unreachable", "load-key", "tank/vault"))
+	auditHas(t, b, "auto-unlock", "tank/vault", false)
+	auditHas(t, b, "load-key", "tank/vault", true)
+}
+
+// TestKeyProviderPKCS11: keylocation=pkcs11:… wraps a random wrapping key
+// with a non-extractable AES key in a real SoftHSM2 token.
+func TestKeyProviderPKCS11(t *testing.T) {
+	module := "/usr/lib/softhsm/libsofthsm2.so"
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("SoftHSM2 missing (scripts/test.sh installs softhsm2): %v", err)
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	os.MkdirAll(tokens, 0o700)
+	conf := filepath.Join(dir, "softhsm2.conf")
+	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\n"), 0o600)
+	env := "SOFTHSM2_CONF=" + conf
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "coffer", "--pin", "1234", "--so-pin", "5678")
+	cmd.Env = append(os.Environ(), env)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util: %v %s", err, out)
+	}
+	pinFile := filepath.Join(dir, "pin")
+	os.WriteFile(pinFile, []byte("1234"), 0o600)
+	uri := fmt.Sprintf("pkcs11:token=coffer;object=coffer-datasets?module-path=%s&pin-source=file://%s", module, pinFile)
+
+	d := startDaemon(t, env)
+	d.newPool("tank")
+	d.unchanged("bad pkcs11 create", func() {
+		cannot(t, d.fail(1, "invalid keylocation", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, "pin-source=file://"+pinFile, "pin-value=1234", 1), "tank/x"))
+		os.WriteFile(pinFile, []byte("9999"), 0o600)
+		cannot(t, d.fail(1, "PIN", "create", "-o", "keyformat=raw", "-o", "keylocation="+uri, "tank/x"))
+		os.WriteFile(pinFile, []byte("1234"), 0o600)
+		cannot(t, d.fail(1, "token", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, "token=coffer", "token=absent", 1), "tank/x"))
+	})
+	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uri, "tank/vault")
+	d.ok("mount", "-a")
+	data := bytes.Repeat([]byte("wrapped in the token "), 1000)
+	d.writeIn("tank/vault", "f", data)
+	d.restart()
+	if d.ks("tank/vault") != "available" {
+		t.Fatal("pkcs11 root not unlocked at start")
+	}
+	if b, err := os.ReadFile(filepath.Join(d.prop("tank/vault", "mountpoint"), "f")); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("read back after restart: %v", err)
+	}
+	os.WriteFile(pinFile, []byte("9999"), 0o600)
+	d.restart()
+	if d.ks("tank/vault") != "unavailable" {
+		t.Fatal("unlocked with a wrong token PIN")
+	}
+	if st := d.ok("keystore", "status"); !strings.Contains(st, "waiting:    tank/vault: pkcs11 token \"coffer\"") || !strings.Contains(strings.ToLower(st), "pin") {
+		t.Fatalf("keystore status does not say why tank/vault waits:\n%s", st)
+	}
+	os.WriteFile(pinFile, []byte("1234"), 0o600)
+	d.ok("unlock", "tank/vault")
+	if st := d.ok("keystore", "status"); strings.Contains(st, "waiting:") {
+		t.Fatalf("still waiting after unlock:\n%s", st)
+	}
 }
