@@ -99,6 +99,7 @@ func New(opts Options) (*Daemon, error) {
 	if err := d.openKeystore(); err != nil {
 		d.log.Error("keystore", "err", err)
 	}
+	d.migrateRemoteKey()
 	d.autoUnlock()
 	return d, nil
 }

@@ -298,6 +298,7 @@ func (d *Daemon) KeystoreUnlock(ctx context.Context, c api.Caller, req api.Keyst
 	if err != nil {
 		return api.KeyError("cannot unlock the keystore: %v", err)
 	}
+	d.migrateRemoteKey()
 	d.autoUnlock()
 	if err := d.mountAll(""); err != nil {
 		d.log.Error("mount after keystore unlock", "err", err)
