@@ -65,17 +65,18 @@ func (d *Daemon) openKeystore() error {
 			d.log.Error("keystore locked", "protection", "tpm2", "reason", err)
 		}
 		return nil
-	case "pkcs11":
+	case "pkcs11", "kmip":
+		// A remote key: when it does not answer, the TPM-sealed cache (if
+		// any) opens the keystore (key persistence).
 		_, params := st.Protection()
-		if err := st.Unlock(ctx, pkcs11Protector{uri: params["uri"]}); err != nil {
-			d.log.Error("keystore locked: waiting for the PKCS#11 token", "reason", err)
+		var p keystore.Protector = pkcs11Protector{uri: params["uri"]}
+		if kind == "kmip" {
+			p = &kmipProtector{uri: params["uri"]}
 		}
-		return nil
-	case "kmip":
-		_, params := st.Protection()
-		if err := st.Unlock(ctx, &kmipProtector{uri: params["uri"]}); err != nil {
-			// No cached copy of the key yet: the daemon waits for the server.
-			d.log.Error("keystore locked: waiting for the KMIP server (no cached key)", "reason", err)
+		if err := st.UnlockOrCache(ctx, p, tpmProtector{device: d.tpmDevice()}); err != nil {
+			d.log.Error("keystore locked", "protection", kind, "reason", st.Status())
+		} else if n := st.Note(); n != "" {
+			d.log.Warn("keystore "+n, "protection", kind)
 		}
 		return nil
 	case "file":
@@ -234,7 +235,8 @@ func (d *Daemon) KeystoreStatus(ctx context.Context, c api.Caller) (api.Keystore
 		return api.KeystoreStatus{Protection: "none", Health: "not opened", Waiting: waiting}, nil
 	}
 	kind, params := st.Protection()
-	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params, Waiting: waiting}
+	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params, Waiting: waiting, Note: st.Note()}
+	s.Cache, s.CacheParams = st.Cache()
 	if kind == "file" {
 		s.Warning = fileWarning
 	}
@@ -275,8 +277,26 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 	default:
 		return api.Errorf(api.CodeUsage, "unknown protection '%s' (file, passphrase, tpm2, kmip, pkcs11)", req.Kind)
 	}
-	err := d.keys.store.Reprotect(ctx, p)
-	d.auditLog(c, "keystore-protect "+req.Kind, "", err)
+	var cache keystore.Protector
+	if v, ok := req.Options["tpm-cache"]; ok {
+		if req.Kind != "kmip" && req.Kind != "pkcs11" {
+			return api.Invalid("cannot protect the keystore with %s: a TPM cache is only for kmip and pkcs11", req.Kind)
+		}
+		pcrs, err := parsePCRs(v)
+		if err != nil {
+			return api.Invalid("cannot protect the keystore with %s: TPM cache: %v", req.Kind, err)
+		}
+		if !d.tpmPresent() {
+			return api.KeyError("cannot protect the keystore with %s: TPM cache: no TPM answers at %s", req.Kind, d.tpmDevice())
+		}
+		cache = tpmProtector{device: d.tpmDevice(), pcrs: pcrs}
+	}
+	err := d.keys.store.ReprotectCached(ctx, p, cache)
+	op := "keystore-protect " + req.Kind
+	if cache != nil {
+		op += " tpm-cache"
+	}
+	d.auditLog(c, op, "", err)
 	if err != nil {
 		return api.Errorf(api.CodeKey, "cannot protect the keystore: %v", err)
 	}
@@ -302,6 +322,27 @@ func (d *Daemon) KeystoreUnlock(ctx context.Context, c api.Caller, req api.Keyst
 	d.autoUnlock()
 	if err := d.mountAll(""); err != nil {
 		d.log.Error("mount after keystore unlock", "err", err)
+	}
+	return nil
+}
+
+// KeystoreUncache drops the TPM-sealed cache of the system secret: from
+// then on the keystore opens only through its protection.
+func (d *Daemon) KeystoreUncache(ctx context.Context, c api.Caller, req api.Empty) error {
+	st := d.keys.store
+	if st == nil {
+		return api.Invalid("cannot drop the keystore cache: the keystore is not open")
+	}
+	had, err := st.DropCache()
+	if err == nil && !had {
+		err = api.Invalid("cannot drop the keystore cache: there is none")
+	}
+	d.auditLog(c, "keystore-uncache", "", err)
+	if err != nil {
+		if _, ok := err.(*api.Error); ok {
+			return err
+		}
+		return api.Errorf(api.CodeIO, "cannot drop the keystore cache: %v", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -326,4 +327,84 @@ func TestKeyProviderPKCS11(t *testing.T) {
 	if st := d.ok("keystore", "status"); strings.Contains(st, "waiting:") {
 		t.Fatalf("still waiting after unlock:\n%s", st)
 	}
+}
+
+// TestKeystoreTPMCache: with the system secret wrapped by a KMIP key and a
+// TPM-sealed cache (key persistence), the daemon starts and unlocks while
+// the KMIP server is down and says so; a changed PCR 7 refuses the cache;
+// without a cache the keystore waits and says it has no cached key.
+func TestKeystoreTPMCache(t *testing.T) {
+	srv := kmiptest.Start(t)
+	tpm := startSWTPM(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	uri := "kmip://" + srv.Addr + "?ca=" + write("ca.pem", srv.CA) + "&cert=" + write("host.pem", srv.Cert) + "&key=" + write("host.key", srv.Key) + "&name=coffer-cache-kek"
+	d := tpmDaemon(t, tpm)
+	d.newPool("tank")
+	kf := writeKey(t, "k", []byte(strings.Repeat("cd", 32)))
+	d.ok("create", "-o", "keyformat=hex", "-o", "keylocation="+kf, "tank/vault")
+	os.Remove(strings.TrimPrefix(kf, "file://"))
+	d.ok("mount", "-a")
+	data := []byte("kept while the key server is away")
+	d.writeIn("tank/vault", "f", data)
+	d.unchanged("bad cache requests", func() {
+		d.fail(2, "--tpm-cache is only for kmip and pkcs11", "keystore", "protect", "tpm2", "--tpm-cache")
+		d.fail(2, "--tpm-cache is only for kmip and pkcs11", "keystore", "protect", "file", "--tpm-cache")
+		cannot(t, d.fail(1, "bad PCR", "keystore", "protect", "kmip", uri, "--tpm-cache", "--pcrs", "7,99"))
+	})
+	d.ok("keystore", "protect", "kmip", uri, "--tpm-cache")
+	if st := d.ok("keystore", "status"); !strings.Contains(st, "protection: kmip") || !strings.Contains(st, "cache:      tpm2 (PCRs 7)") {
+		t.Fatalf("status after protect --tpm-cache:\n%s", st)
+	}
+	d.restart()
+	if d.ks("tank/vault") != "available" {
+		t.Fatal("not unlocked with the KMIP server up")
+	}
+	if st := d.ok("keystore", "status"); strings.Contains(st, "note:") {
+		t.Fatalf("unlocked from the cache although the server is up:\n%s", st)
+	}
+	// The KMIP server goes away: the TPM cache keeps the host unlocking.
+	srv.Stop()
+	d.restart()
+	if d.ks("tank/vault") != "available" {
+		t.Fatal("not unlocked from the TPM cache with the KMIP server down")
+	}
+	if b, err := os.ReadFile(filepath.Join(d.prop("tank/vault", "mountpoint"), "f")); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	st := d.ok("keystore", "status")
+	if !strings.Contains(st, "health:     unlocked") || !strings.Contains(st, "note:       unlocked from the tpm2 cache (kmip: kmip "+srv.Addr+": KMIP server unreachable") {
+		t.Fatalf("status does not say it unlocked from the cache:\n%s", st)
+	}
+	var js struct {
+		Cache string `json:"cache"`
+		Note  string `json:"note"`
+	}
+	json.Unmarshal([]byte(d.ok("keystore", "status", "-j")), &js)
+	if js.Cache != "tpm2" || !strings.Contains(js.Note, "unreachable") {
+		t.Fatalf("status -j: %+v", js)
+	}
+	// PCR 7 changes: the TPM refuses the cache; the daemon says both whys.
+	tpm.extendPCR7()
+	d.restart()
+	if d.ks("tank/vault") != "unavailable" {
+		t.Fatal("unlocked although PCR 7 changed and the server is down")
+	}
+	st = d.ok("keystore", "status")
+	if !strings.Contains(st, "KMIP server unreachable") || !strings.Contains(st, "the tpm2 cache refused: TPM refused: PCR values differ") {
+		t.Fatalf("status does not say why the cache was refused:\n%s", st)
+	}
+	// No cache: the keystore waits and says it has none.
+	d.ok("keystore", "uncache")
+	cannot(t, d.fail(1, "there is none", "keystore", "uncache"))
+	d.restart()
+	if st := d.ok("keystore", "status"); !strings.Contains(st, "KMIP server unreachable") || !strings.Contains(st, "no cached key") || strings.Contains(st, "cache:") {
+		t.Fatalf("status without a cache:\n%s", st)
+	}
+	auditHas(t, d, "keystore-protect kmip tpm-cache", "", true)
+	auditHas(t, d, "keystore-uncache", "", true)
 }
