@@ -231,6 +231,12 @@ func (d *Daemon) KeystoreStatus(ctx context.Context, c api.Caller) (api.Keystore
 		waiting = maps.Clone(d.keys.waiting)
 	}
 	d.mu.Unlock()
+	// Only roots that still exist and are still locked wait.
+	for n := range waiting {
+		if dp, err := d.poolOf(n); err != nil || dp.KeyLoaded(n) || !dp.Exists(n) {
+			delete(waiting, n)
+		}
+	}
 	if st == nil {
 		return api.KeystoreStatus{Protection: "none", Health: "not opened", Waiting: waiting}, nil
 	}

@@ -39,6 +39,13 @@ func (dp *Pool) KeyLoaded(name string) bool {
 	return r != nil && r.Suite != 0 && dp.keyStatus(r) == "available"
 }
 
+// Exists reports whether dataset or snapshot name exists.
+func (dp *Pool) Exists(name string) bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.lookup(name) != nil
+}
+
 // KeyRoots returns the encryption roots selected like load-key selects
 // them: name itself, or with recursive every root at or below name; with
 // all, every root of the pool.

@@ -230,6 +230,9 @@ func TestKeyProviderKMIP(t *testing.T) {
 		cannot(t, d.fail(1, "unreachable", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, srv.Addr, deadAddr, 1), "tank/x"))
 		cannot(t, d.fail(1, "no such file", "create", "-o", "keyformat=raw", "-o", "keylocation="+strings.Replace(uri, "host.pem", "nothere.pem", 1), "tank/x"))
 		cannot(t, d.fail(1, "needs keyformat=raw", "create", "-o", "keyformat=hex", "-o", "keylocation="+uri, "tank/x"))
+		if _, err := os.Stat("/dev/tpmrm0"); err != nil { // a host without a TPM
+			cannot(t, d.fail(1, "cannot create 'tank/x': tpm2: no TPM at /dev/tpmrm0", "create", "-o", "keyformat=raw", "-o", "keylocation=tpm2:", "tank/x"))
+		}
 	})
 	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uri, "tank/vault")
 	d.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uri+"&name=coffer-shared", "tank/other")
