@@ -151,6 +151,29 @@ func (d *Daemon) setWaiting(name, reason string) {
 	}
 }
 
+// keysWaiting returns the key provider roots (of pool poolName, or of all
+// pools when "") that stayed locked, and why; only roots that still exist
+// and are still locked are listed.
+func (d *Daemon) keysWaiting(poolName string) map[string]string {
+	d.mu.Lock()
+	waiting := maps.Clone(d.keys.waiting)
+	d.mu.Unlock()
+	for n := range waiting {
+		pn, _, _ := strings.Cut(n, "/")
+		if poolName != "" && pn != poolName {
+			delete(waiting, n)
+			continue
+		}
+		if dp, err := d.poolOf(n); err != nil || dp.KeyLoaded(n) || !dp.Exists(n) {
+			delete(waiting, n)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	return waiting
+}
+
 // rememberKeys puts the loaded keys of the key-format roots at and below
 // name into the keystore, for automatic unlock at the next start. Roots
 // whose key a provider holds are never kept there (and a key kept before a
@@ -226,17 +249,7 @@ func (d *Daemon) KeyExport(ctx context.Context, c api.Caller, req api.KeyExportR
 func (d *Daemon) KeystoreStatus(ctx context.Context, c api.Caller) (api.KeystoreStatus, error) {
 	st := d.keys.store
 	var waiting map[string]string
-	d.mu.Lock()
-	if len(d.keys.waiting) > 0 {
-		waiting = maps.Clone(d.keys.waiting)
-	}
-	d.mu.Unlock()
-	// Only roots that still exist and are still locked wait.
-	for n := range waiting {
-		if dp, err := d.poolOf(n); err != nil || dp.KeyLoaded(n) || !dp.Exists(n) {
-			delete(waiting, n)
-		}
-	}
+	waiting = d.keysWaiting("")
 	if st == nil {
 		return api.KeystoreStatus{Protection: "none", Health: "not opened", Waiting: waiting}, nil
 	}

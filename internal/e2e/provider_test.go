@@ -270,6 +270,9 @@ func TestKeyProviderKMIP(t *testing.T) {
 	if st := b.ok("keystore", "status"); !strings.Contains(st, "waiting:    tank/vault: kmip "+srv.Addr+": KMIP server unreachable") {
 		t.Fatalf("keystore status does not say why tank/vault waits:\n%s", st)
 	}
+	if st := b.ok("pool", "status", "tank"); !strings.Contains(st, "\n  keys: tank/") || !strings.Contains(st, " tank/vault locked: kmip "+srv.Addr+": KMIP server unreachable") {
+		t.Fatalf("pool status does not say why tank/vault waits:\n%s", st)
+	}
 	cannot(t, b.fail(1, "unreachable", "load-key", "tank/vault"))
 	auditHas(t, b, "auto-unlock", "tank/vault", false)
 	auditHas(t, b, "load-key", "tank/vault", true)
@@ -329,6 +332,9 @@ func TestKeyProviderPKCS11(t *testing.T) {
 	d.ok("unlock", "tank/vault")
 	if st := d.ok("keystore", "status"); strings.Contains(st, "waiting:") {
 		t.Fatalf("still waiting after unlock:\n%s", st)
+	}
+	if st := d.ok("pool", "status", "tank"); strings.Contains(st, "keys:") {
+		t.Fatalf("pool status still lists a waiting key after unlock:\n%s", st)
 	}
 }
 
