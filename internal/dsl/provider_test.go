@@ -155,3 +155,25 @@ func TestKeyInfoSealedEncoding(t *testing.T) {
 		t.Fatalf("non-provider root: %s", b)
 	}
 }
+
+// TestKeyProviderPoolRoot: pool create -O keylocation=PROVIDER makes the
+// pool's root dataset a provider root.
+func TestKeyProviderPoolRoot(t *testing.T) {
+	fp := &fakeProvider{pad: bytes.Repeat([]byte{0x3c}, 32)}
+	dir := t.TempDir()
+	dp, err := CreatePool("tank", []pool.VdevSpec{{Paths: []string{filepath.Join(dir, "d0")}}}, false,
+		map[string]string{"encryption": "on", "keyformat": "raw", "keylocation": "tpm2:"}, nil, Options{KeyProvider: fp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	if get(t, dp, "tank", "keylocation").Stored != "tpm2:" || !dp.KeyLoaded("tank") {
+		t.Fatalf("root: %v loaded=%v", get(t, dp, "tank", "keylocation"), dp.KeyLoaded("tank"))
+	}
+	if _, err := dp.UnloadKey("tank", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.LoadKey("tank", false, "", nil); err != nil || fp.opened != 1 {
+		t.Fatalf("load: %v opened=%d", err, fp.opened)
+	}
+}
