@@ -10,6 +10,7 @@ const (
 	MKeystoreStatus  = "keystore.status"
 	MKeystoreProtect = "keystore.protect"
 	MKeystoreUnlock  = "keystore.unlock"
+	MKeystoreUncache = "keystore.uncache"
 )
 
 // KeyExportReq asks for the keys of key-format encryption roots.
@@ -30,13 +31,23 @@ type KeystoreStatus struct {
 	Warning    string            `json:"warning,omitempty"`
 	Entries    int               `json:"entries"`
 	Params     map[string]string `json:"params,omitempty"`
+	// Cache is the cached seal of the system secret kept beside a KMIP
+	// or PKCS#11 protection ("tpm2"), "" when none; CacheParams its PCRs.
+	Cache       string            `json:"cache,omitempty"`
+	CacheParams map[string]string `json:"cache_params,omitempty"`
+	// Note says how the keystore was unlocked when it was not by its
+	// protection: from the TPM cache, and why the key server failed.
+	Note string `json:"note,omitempty"`
+	// Waiting: encryption roots with a key provider keylocation that are
+	// locked because the provider refused or did not answer, and why.
+	Waiting map[string]string `json:"waiting,omitempty"`
 }
 
 // KeystoreProtectReq re-protects the system secret.
 type KeystoreProtectReq struct {
 	Kind       string            `json:"kind"`
 	Passphrase []byte            `json:"passphrase,omitempty"`
-	Options    map[string]string `json:"options,omitempty"` // pcrs, pin, uri, ...
+	Options    map[string]string `json:"options,omitempty"` // pcrs, pin, uri, tpm-cache (PCRs of a TPM cache), ...
 }
 
 // KeystoreUnlockReq gives the admin passphrase at start.
@@ -50,6 +61,7 @@ type KeysBackend interface {
 	KeystoreStatus(ctx context.Context, caller Caller) (KeystoreStatus, error)
 	KeystoreProtect(ctx context.Context, caller Caller, req KeystoreProtectReq) error
 	KeystoreUnlock(ctx context.Context, caller Caller, req KeystoreUnlockReq) error
+	KeystoreUncache(ctx context.Context, caller Caller, req Empty) error
 }
 
 // RegisterKeys adds the key custody verbs served by b.
@@ -58,4 +70,5 @@ func (s *Server) RegisterKeys(b KeysBackend) {
 	s.methods[MKeystoreStatus] = noReq(func(ctx context.Context, c Caller) (any, error) { return b.KeystoreStatus(ctx, c) })
 	s.methods[MKeystoreProtect] = noResp(b.KeystoreProtect)
 	s.methods[MKeystoreUnlock] = noResp(b.KeystoreUnlock)
+	s.methods[MKeystoreUncache] = noResp(b.KeystoreUncache)
 }

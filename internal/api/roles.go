@@ -71,6 +71,7 @@ var MethodRoles = map[string][]Role{
 	MKeyExport:       keyRoles,
 	MKeystoreProtect: keyRoles,
 	MKeystoreUnlock:  keyRoles,
+	MKeystoreUncache: keyRoles,
 
 	// Everything else that changes pools and datasets or moves data.
 	MPoolCreate:    opRoles,

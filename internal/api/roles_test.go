@@ -38,6 +38,7 @@ func (allVerbs) KeystoreProtect(context.Context, api.Caller, api.KeystoreProtect
 	return nil
 }
 func (allVerbs) KeystoreUnlock(context.Context, api.Caller, api.KeystoreUnlockReq) error { return nil }
+func (allVerbs) KeystoreUncache(context.Context, api.Caller, api.Empty) error            { return nil }
 func (allVerbs) PoolCheck(context.Context, api.Caller, api.PoolNameReq) (api.PoolCheckResp, error) {
 	return api.PoolCheckResp{}, nil
 }

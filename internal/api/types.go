@@ -101,6 +101,9 @@ type PoolStatus struct {
 	Vdevs  []VdevStatus `json:"vdevs"`
 	Scrub  ScrubStatus  `json:"scrub"`
 	Errors string       `json:"errors"` // "No known data errors" or a summary
+	// KeysWaiting: encryption roots of the pool locked at start because
+	// their key provider refused or did not answer, and why.
+	KeysWaiting map[string]string `json:"keys_waiting,omitempty"`
 }
 
 type CreateReq struct {

@@ -28,7 +28,11 @@ suffixes K, M, G, T, P, E). -p creates missing parents; -s makes a sparse
 volume (no reservation).
 
 Encryption: -o encryption=on (aes-256-gcm) or another algorithm, with
--o keyformat=passphrase|hex|raw and -o keylocation=prompt|file:///PATH|https://URL.
+-o keyformat=passphrase|hex|raw and -o keylocation=prompt|file:///PATH|https://URL,
+or with keyformat=raw a key provider: tpm2:[?pcrs=N,...],
+kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH[&name=LABEL] or
+pkcs11:token=T;object=O?module-path=PATH&pin-source=file:///PATH (the
+daemon generates the key and the provider seals it; it unlocks at start).
 With keylocation=prompt (the default when keyformat is given) the key is
 read here: at a terminal it is asked twice without echo; from a pipe the
 first line is the passphrase or hex key, and a raw key is all of stdin
@@ -37,6 +41,7 @@ first line is the passphrase or hex key, and a raw key is all of stdin
   coffer create -p -o compression=lz4 tank/a/b/c
   echo 'correct horse battery' | coffer create -o encryption=on -o keyformat=passphrase tank/media
   coffer create -o encryption=on -o keyformat=raw -o keylocation=file:///root/tank.key tank/secret
+  coffer create -o encryption=on -o keyformat=raw -o keylocation=tpm2:?pcrs=7 tank/vault
   coffer create -s -V 10G tank/vm1`,
 		Annotations: map[string]string{"usage": "create [-p] [-o property=value]... FILESYSTEM\ncreate [-ps] [-o property=value]... -V SIZE VOLUME"},
 		Args:        exactArgs(1, "dataset name"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"time"
 
@@ -107,6 +108,18 @@ func writePoolStatus(w io.Writer, p api.PoolStatus, loc *time.Location, exact bo
 		errs = "No known data errors"
 	}
 	fmt.Fprintf(w, "\nerrors: %s\n", errs)
+	names := make([]string, 0, len(p.KeysWaiting))
+	for n := range p.KeysWaiting {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		label := "  keys:"
+		if i > 0 {
+			label = "      "
+		}
+		fmt.Fprintf(w, "%s %s locked: %s\n", label, n, p.KeysWaiting[n])
+	}
 }
 
 func vdevNameWidth(v api.VdevStatus, depth int) int {

@@ -116,7 +116,7 @@ func (d *Daemon) PoolStatus(ctx context.Context, c api.Caller, req api.PoolNameR
 	var out []api.PoolStatus
 	for _, dp := range pools {
 		p := dp.Raw()
-		st := api.PoolStatus{Name: dp.Name(), State: p.Health(), Errors: "No known data errors"}
+		st := api.PoolStatus{Name: dp.Name(), State: p.Health(), Errors: "No known data errors", KeysWaiting: d.keysWaiting(dp.Name())}
 		for _, t := range p.Status() {
 			st.Vdevs = append(st.Vdevs, vdevStatus(t))
 		}

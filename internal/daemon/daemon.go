@@ -69,6 +69,8 @@ func New(opts Options) (*Daemon, error) {
 	}
 	opts.PoolOptions.Logger = opts.Logger
 	d := &Daemon{opts: opts, log: opts.Logger, pools: map[string]*dsl.Pool{}}
+	d.opts.PoolOptions.KeyProvider = keyProvider{d}
+	opts = d.opts
 	c, err := d.readCache()
 	if err != nil {
 		return nil, err
@@ -100,6 +102,7 @@ func New(opts Options) (*Daemon, error) {
 	if err := d.openKeystore(); err != nil {
 		d.log.Error("keystore", "err", err)
 	}
+	d.migrateRemoteKey()
 	d.autoUnlock()
 	return d, nil
 }

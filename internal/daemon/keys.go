@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"coffer/internal/dsl"
 	"coffer/internal/keystore"
 	"coffer/internal/pkcs11"
+	"coffer/internal/props"
 )
 
 var _ api.KeysBackend = (*Daemon)(nil)
@@ -23,7 +26,10 @@ const fileWarning = "the system secret is stored in plain on this host (file pro
 // keys is the daemon's key custody state.
 type keys struct {
 	store *keystore.Store
-	audit struct {
+	// waiting: encryption roots with a provider keylocation that stayed
+	// locked at start, and why (guarded by Daemon.mu).
+	waiting map[string]string
+	audit   struct {
 		sync.Mutex
 		f *os.File
 	}
@@ -59,17 +65,18 @@ func (d *Daemon) openKeystore() error {
 			d.log.Error("keystore locked", "protection", "tpm2", "reason", err)
 		}
 		return nil
-	case "pkcs11":
+	case "pkcs11", "kmip":
+		// A remote key: when it does not answer, the TPM-sealed cache (if
+		// any) opens the keystore (key persistence).
 		_, params := st.Protection()
-		if err := st.Unlock(ctx, pkcs11Protector{uri: params["uri"]}); err != nil {
-			d.log.Error("keystore locked: waiting for the PKCS#11 token", "reason", err)
+		var p keystore.Protector = pkcs11Protector{uri: params["uri"]}
+		if kind == "kmip" {
+			p = &kmipProtector{uri: params["uri"]}
 		}
-		return nil
-	case "kmip":
-		_, params := st.Protection()
-		if err := st.Unlock(ctx, &kmipProtector{uri: params["uri"]}); err != nil {
-			// No cached copy of the key yet: the daemon waits for the server.
-			d.log.Error("keystore locked: waiting for the KMIP server (no cached key)", "reason", err)
+		if err := st.UnlockOrCache(ctx, p, tpmProtector{device: d.tpmDevice()}); err != nil {
+			d.log.Error("keystore locked", "protection", kind, "reason", st.Status())
+		} else if n := st.Note(); n != "" {
+			d.log.Warn("keystore "+n, "protection", kind)
 		}
 		return nil
 	case "file":
@@ -84,14 +91,29 @@ func (d *Daemon) openKeystore() error {
 }
 
 // autoUnlock loads the keys of key-format encryption roots kept in the
-// keystore; passphrase roots stay locked. A failure does not stop others.
+// keystore and of roots whose keylocation is a key provider; passphrase
+// roots stay locked. A failure does not stop others; why a root stays
+// locked is kept for keystore status.
 func (d *Daemon) autoUnlock() {
-	if d.keys.store == nil || d.keys.store.Status() != "unlocked" {
-		return
-	}
+	storeOpen := d.keys.store != nil && d.keys.store.Status() == "unlocked"
 	for _, dp := range d.sortedPools() {
 		for name, r := range dp.RootGUIDs() {
-			if r.Format == "passphrase" {
+			if r.Format == "passphrase" || dp.KeyLoaded(name) {
+				continue
+			}
+			if prov := props.KeyProvider(r.Location); prov != "" {
+				err := dp.LoadKey(name, false, "", nil)
+				d.auditLog(api.Caller{}, "auto-unlock", name, err)
+				if err != nil {
+					d.setWaiting(name, strings.TrimPrefix(firstLine(err), "cannot load key for '"+name+"': "))
+					d.log.Error("automatic unlock failed", "dataset", name, "provider", prov, "err", err)
+				} else {
+					d.setWaiting(name, "")
+					d.log.Info("unlocked by its key provider", "dataset", name, "provider", prov)
+				}
+				continue
+			}
+			if !storeOpen {
 				continue
 			}
 			e, ok := d.keys.store.Get(fmt.Sprintf("dataset:%d", r.GUID))
@@ -115,9 +137,58 @@ func (d *Daemon) autoUnlock() {
 	}
 }
 
+// setWaiting records why an encryption root stays locked ("" clears it).
+func (d *Daemon) setWaiting(name, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.keys.waiting == nil {
+		d.keys.waiting = map[string]string{}
+	}
+	if reason == "" {
+		delete(d.keys.waiting, name)
+	} else {
+		d.keys.waiting[name] = reason
+	}
+}
+
+// keysWaiting returns the key provider roots (of pool poolName, or of all
+// pools when "") that stayed locked, and why; only roots that still exist
+// and are still locked are listed.
+func (d *Daemon) keysWaiting(poolName string) map[string]string {
+	d.mu.Lock()
+	waiting := maps.Clone(d.keys.waiting)
+	d.mu.Unlock()
+	for n := range waiting {
+		pn, _, _ := strings.Cut(n, "/")
+		if poolName != "" && pn != poolName {
+			delete(waiting, n)
+			continue
+		}
+		if dp, err := d.poolOf(n); err != nil || dp.KeyLoaded(n) || !dp.Exists(n) {
+			delete(waiting, n)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	return waiting
+}
+
 // rememberKeys puts the loaded keys of the key-format roots at and below
-// name into the keystore, for automatic unlock at the next start.
+// name into the keystore, for automatic unlock at the next start. Roots
+// whose key a provider holds are never kept there (and a key kept before a
+// change-key to a provider is dropped).
 func (d *Daemon) rememberKeys(dp *dsl.Pool, name string) {
+	for n, r := range dp.RootGUIDs() {
+		if n == name || strings.HasPrefix(n, name+"/") {
+			d.setWaiting(n, "")
+			if props.KeyProvider(r.Location) != "" && d.keys.store != nil && d.keys.store.Status() == "unlocked" {
+				if err := d.keys.store.Delete(fmt.Sprintf("dataset:%d", r.GUID)); err != nil {
+					d.log.Error("cannot drop a kept key from the keystore", "dataset", n, "err", err)
+				}
+			}
+		}
+	}
 	if d.keys.store == nil || d.keys.store.Status() != "unlocked" {
 		return
 	}
@@ -228,11 +299,14 @@ func (d *Daemon) KeyExport(ctx context.Context, c api.Caller, req api.KeyExportR
 
 func (d *Daemon) KeystoreStatus(ctx context.Context, c api.Caller) (api.KeystoreStatus, error) {
 	st := d.keys.store
+	var waiting map[string]string
+	waiting = d.keysWaiting("")
 	if st == nil {
-		return api.KeystoreStatus{Protection: "none", Health: "not opened"}, nil
+		return api.KeystoreStatus{Protection: "none", Health: "not opened", Waiting: waiting}, nil
 	}
 	kind, params := st.Protection()
-	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params}
+	s := api.KeystoreStatus{Protection: kind, Health: st.Status(), Entries: st.Count(), Params: params, Waiting: waiting, Note: st.Note()}
+	s.Cache, s.CacheParams = st.Cache()
 	if kind == "file" {
 		s.Warning = fileWarning
 	}
@@ -273,8 +347,26 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 	default:
 		return api.Errorf(api.CodeUsage, "unknown protection '%s' (file, passphrase, tpm2, kmip, pkcs11)", req.Kind)
 	}
-	err := d.keys.store.Reprotect(ctx, p)
-	d.auditLog(c, "keystore-protect "+req.Kind, "", err)
+	var cache keystore.Protector
+	if v, ok := req.Options["tpm-cache"]; ok {
+		if req.Kind != "kmip" && req.Kind != "pkcs11" {
+			return api.Invalid("cannot protect the keystore with %s: a TPM cache is only for kmip and pkcs11", req.Kind)
+		}
+		pcrs, err := parsePCRs(v)
+		if err != nil {
+			return api.Invalid("cannot protect the keystore with %s: TPM cache: %v", req.Kind, err)
+		}
+		if !d.tpmPresent() {
+			return api.KeyError("cannot protect the keystore with %s: TPM cache: no TPM answers at %s", req.Kind, d.tpmDevice())
+		}
+		cache = tpmProtector{device: d.tpmDevice(), pcrs: pcrs}
+	}
+	err := d.keys.store.ReprotectCached(ctx, p, cache)
+	op := "keystore-protect " + req.Kind
+	if cache != nil {
+		op += " tpm-cache"
+	}
+	d.auditLog(c, op, "", err)
 	if err != nil {
 		return api.Errorf(api.CodeKey, "cannot protect the keystore: %v", err)
 	}
@@ -296,9 +388,31 @@ func (d *Daemon) KeystoreUnlock(ctx context.Context, c api.Caller, req api.Keyst
 	if err != nil {
 		return api.KeyError("cannot unlock the keystore: %v", err)
 	}
+	d.migrateRemoteKey()
 	d.autoUnlock()
 	if err := d.mountAll(""); err != nil {
 		d.log.Error("mount after keystore unlock", "err", err)
+	}
+	return nil
+}
+
+// KeystoreUncache drops the TPM-sealed cache of the system secret: from
+// then on the keystore opens only through its protection.
+func (d *Daemon) KeystoreUncache(ctx context.Context, c api.Caller, req api.Empty) error {
+	st := d.keys.store
+	if st == nil {
+		return api.Invalid("cannot drop the keystore cache: the keystore is not open")
+	}
+	had, err := st.DropCache()
+	if err == nil && !had {
+		err = api.Invalid("cannot drop the keystore cache: there is none")
+	}
+	d.auditLog(c, "keystore-uncache", "", err)
+	if err != nil {
+		if _, ok := err.(*api.Error); ok {
+			return err
+		}
+		return api.Errorf(api.CodeIO, "cannot drop the keystore cache: %v", err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ const remoteCheckTimeout = 30 * time.Second
 
 func (d *Daemon) registry() *remote.Registry {
 	d.remotes.once.Do(func() {
-		d.remotes.reg = remote.OpenRegistry(d.opts.StateDir)
+		d.remotes.reg = remote.OpenRegistry(d.opts.StateDir, d.remoteSealingKey)
 		d.remotes.busy = map[string]bool{}
 	})
 	return d.remotes.reg
@@ -97,6 +97,9 @@ func (d *Daemon) RemoteAdd(ctx context.Context, c api.Caller, req api.RemoteAddR
 	if _, err := d.registry().Get(req.Name); err == nil {
 		return api.RemoteAddResp{}, api.Exists("%s: remote already exists", what)
 	}
+	if d.keys.store == nil || d.keys.store.Status() != "unlocked" {
+		return api.RemoteAddResp{}, api.KeyError("%s: %v", what, errKeystoreLocked)
+	}
 	loc := remote.Location{Endpoint: endpoint, Region: req.Region, Bucket: bucket, Prefix: prefix}
 	t, err := remote.Open(loc, req.AccessKey, secret)
 	if err != nil {
@@ -112,6 +115,8 @@ func (d *Daemon) RemoteAdd(ctx context.Context, c api.Caller, req api.RemoteAddR
 	switch {
 	case errors.Is(err, remote.ErrExists):
 		return api.RemoteAddResp{}, api.Exists("%s: remote already exists", what)
+	case errors.Is(err, errKeystoreLocked):
+		return api.RemoteAddResp{}, api.KeyError("%s: %v", what, err)
 	case err != nil:
 		return api.RemoteAddResp{}, fmt.Errorf("%s: %v", what, err)
 	}

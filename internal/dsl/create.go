@@ -277,7 +277,7 @@ func (dp *Pool) newUserKey(kf string, kp map[string]string, material []byte) (*k
 	if ki.Location == "" || ki.Location == "none" {
 		ki.Location = "prompt"
 	}
-	if err := keysrc.ValidLocation(ki.Location); err != nil {
+	if err := props.ValidKeyLocation(ki.Location); err != nil {
 		return nil, nil, errf(CodeInvalid, "%v", err)
 	}
 	if kf != "passphrase" {
@@ -286,6 +286,17 @@ func (dp *Pool) newUserKey(kf string, kp map[string]string, material []byte) (*k
 				return nil, nil, errf(CodeInvalid, "'%s' only applies to keyformat=passphrase", k)
 			}
 		}
+	}
+	if prov := props.KeyProvider(ki.Location); prov != "" {
+		if kf != "raw" {
+			return nil, nil, errf(CodeInvalid, "keylocation '%s' needs keyformat=raw: the %s provider generates the key", ki.Location, prov)
+		}
+		wk, sealed, err := dp.newProviderKey(ki.Location)
+		if err != nil {
+			return nil, nil, err
+		}
+		ki.Sealed = sealed
+		return ki, wk, nil
 	}
 	raw, err := dp.material(ki.Location, material)
 	if err != nil {

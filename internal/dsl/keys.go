@@ -5,6 +5,7 @@ import (
 
 	"coffer/internal/crypto"
 	"coffer/internal/keysrc"
+	"coffer/internal/props"
 )
 
 // KeyRoot is an encryption root whose key a load-key would load.
@@ -28,6 +29,21 @@ func (dp *Pool) keyStatus(r *dsRec) string {
 		return "available"
 	}
 	return "unavailable"
+}
+
+// KeyLoaded reports whether the key of encryption root name is loaded.
+func (dp *Pool) KeyLoaded(name string) bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	return r != nil && r.Suite != 0 && dp.keyStatus(r) == "available"
+}
+
+// Exists reports whether dataset or snapshot name exists.
+func (dp *Pool) Exists(name string) bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.lookup(name) != nil
 }
 
 // KeyRoots returns the encryption roots selected like load-key selects
@@ -143,13 +159,21 @@ func (dp *Pool) LoadKey(name string, noop bool, location string, material []byte
 		return errf(CodeExists, "cannot load key for '%s': key already loaded", name)
 	}
 	loc := r.KeyInfo.Location
-	if location != "" {
+	if location != "" && location != loc {
+		if props.KeyProvider(location) != "" {
+			return errf(CodeInvalid, "cannot load key for '%s': a key provider location cannot be given with -L (its key is made by change-key -o keylocation=%s)", name, location)
+		}
 		if err := keysrc.ValidLocation(location); err != nil {
 			return errf(CodeInvalid, "cannot load key for '%s': %v", name, err)
 		}
 		loc = location
 	}
-	raw, err := dp.material(loc, material)
+	var raw []byte
+	if props.KeyProvider(loc) != "" {
+		raw, err = dp.openProviderKey(loc, r.KeyInfo.Sealed)
+	} else {
+		raw, err = dp.material(loc, material)
+	}
 	if err != nil {
 		return errf(CodeOf(err), "cannot load key for '%s': %s", name, err.Error())
 	}
@@ -358,6 +382,8 @@ type ExportedKey struct {
 	GUID    uint64
 	Format  string // raw, hex
 	Key     []byte // the 32-byte key (hex-encode it for a manifest)
+	// Location is the keylocation (RootGUIDs only).
+	Location string
 }
 
 // ExportKeys returns the loaded user keys of the key-format encryption
@@ -377,6 +403,14 @@ func (dp *Pool) ExportKeys(name string, recursive bool) ([]ExportedKey, error) {
 	var out []ExportedKey
 	for _, d := range scope {
 		if d.Suite == 0 || d.EncRoot != d.ID || d.KeyInfo == nil || d.KeyInfo.Format == "passphrase" {
+			continue
+		}
+		if prov := props.KeyProvider(d.KeyInfo.Location); prov != "" {
+			// The key of a provider root is never handed out: it exists
+			// only sealed by the provider (docs/design/key-providers.md).
+			if !recursive {
+				return nil, errf(CodeInvalid, "cannot export key of '%s': its key is held by the %s key provider and is never exported", d.Name, prov)
+			}
 			continue
 		}
 		wk := dp.wk[d.ID]
@@ -402,7 +436,7 @@ func (dp *Pool) RootGUIDs() map[string]ExportedKey {
 	out := map[string]ExportedKey{}
 	for _, d := range dp.m.Datasets {
 		if d.Suite != 0 && d.EncRoot == d.ID && d.KeyInfo != nil && !d.Partial {
-			out[d.Name] = ExportedKey{Dataset: d.Name, GUID: d.GUID, Format: d.KeyInfo.Format}
+			out[d.Name] = ExportedKey{Dataset: d.Name, GUID: d.GUID, Format: d.KeyInfo.Format, Location: d.KeyInfo.Location}
 		}
 	}
 	return out

@@ -86,12 +86,16 @@ type placedBP struct {
 // keyInfo describes an encryption root's user key.
 type keyInfo struct {
 	Format   string `json:"format"`   // raw, hex, passphrase
-	Location string `json:"location"` // prompt, file://…, https://…
-	KDF      uint8  `json:"kdf,omitempty"`
-	Salt     []byte `json:"salt,omitempty"`
-	Iters    uint32 `json:"iters,omitempty"`
-	Memory   uint32 `json:"memory_kib,omitempty"`
-	Threads  uint8  `json:"threads,omitempty"`
+	Location string `json:"location"` // prompt, file://…, https://…, tpm2:…, kmip://…, pkcs11:…
+	// Sealed is what a key provider returned for a provider location: the
+	// wrapping key sealed by the TPM, or wrapped under a key that stays in
+	// the KMIP server or PKCS#11 token. Useless without the provider.
+	Sealed  []byte `json:"sealed,omitempty"`
+	KDF     uint8  `json:"kdf,omitempty"`
+	Salt    []byte `json:"salt,omitempty"`
+	Iters   uint32 `json:"iters,omitempty"`
+	Memory  uint32 `json:"memory_kib,omitempty"`
+	Threads uint8  `json:"threads,omitempty"`
 }
 
 func (m *mos) marshal() ([]byte, error) { return json.Marshal(m) }

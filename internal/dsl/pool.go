@@ -25,6 +25,7 @@ type Options struct {
 	SyncInterval time.Duration // background commit interval; default 5s
 	DirtyMax     int64         // dirty bytes that force a commit; default 64 MiB
 	HTTPClient   *http.Client  // for https:// key locations
+	KeyProvider  KeyProvider   // for tpm2:, kmip://, pkcs11: key locations; nil: none
 	// Derived, when set, is called after every passphrase key derivation
 	// the pool really runs (not those answered from its cache); tests
 	// count derivations with it.

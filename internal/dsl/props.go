@@ -338,7 +338,15 @@ func (dp *Pool) checkKeyLocation(r *dsRec, v string) (string, error) {
 	if v == "none" {
 		return "", errf(CodeInvalid, "keylocation 'none' is invalid for an encryption root")
 	}
-	return v, props.ValidKeyLocation(v)
+	if err := props.ValidKeyLocation(v); err != nil {
+		return "", err
+	}
+	// A provider location goes with a key the provider made: switching to
+	// or from one needs a new key, which change-key makes.
+	if old := r.KeyInfo; old != nil && old.Location != v && (props.KeyProvider(v) != "" || props.KeyProvider(old.Location) != "") {
+		return "", errf(CodeInvalid, "a key provider keylocation is changed with 'coffer change-key -o keylocation=…', which makes a new key")
+	}
+	return v, nil
 }
 
 // retune re-applies compression and recordsize to open object sets below r.

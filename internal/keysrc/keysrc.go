@@ -83,9 +83,11 @@ func trimNewline(b []byte) []byte {
 // ValidLocation checks a keylocation that must lead to a key: "prompt",
 // "file:///absolute/path", "https://host/…", or "http://host/…" where host
 // is loopback. "none" is refused: it is valid only for unencrypted datasets.
+// Key provider locations (tpm2:, kmip://, pkcs11:) are refused: their key
+// is opened by the provider, never fetched.
 // The error is "invalid keylocation 'x'".
 func ValidLocation(loc string) error {
-	return props.ValidKeyLocation(loc)
+	return props.ValidFetchLocation(loc)
 }
 
 // Fetch reads key material from a keylocation other than prompt (which

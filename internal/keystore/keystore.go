@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"coffer/internal/atomicfile"
@@ -50,6 +51,12 @@ type header struct {
 	Protection string            `json:"protection"`
 	Params     map[string]string `json:"params,omitempty"`
 	Sealed     []byte            `json:"sealed"`
+	// Cache is an optional second seal of the same secret (a TPM seal
+	// kept beside a KMIP or PKCS#11 protection), used at start when the
+	// key server does not answer (key persistence).
+	Cache       []byte            `json:"cache,omitempty"`
+	CacheKind   string            `json:"cache_kind,omitempty"`
+	CacheParams map[string]string `json:"cache_params,omitempty"`
 }
 
 // Entry is one stored secret.
@@ -75,6 +82,7 @@ type Store struct {
 	hdr    header
 	c      contents
 	status string // why it is locked, when it is
+	note   string // how it was unlocked, when not by its protection
 }
 
 // Open reads the keystore in dir. It does not unseal: call Unlock.
@@ -174,8 +182,14 @@ func (s *Store) Unlock(ctx context.Context, p Protector) error {
 }
 
 // Reprotect seals the same system secret with another protector; the store
-// itself is not rewritten.
+// itself is not rewritten. Any cached seal is dropped.
 func (s *Store) Reprotect(ctx context.Context, p Protector) error {
+	return s.ReprotectCached(ctx, p, nil)
+}
+
+// ReprotectCached is Reprotect that also keeps a cached seal made with c
+// (nil: none). Both seals are made before anything is written.
+func (s *Store) ReprotectCached(ctx context.Context, p, c Protector) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.secret == nil {
@@ -185,8 +199,83 @@ func (s *Store) Reprotect(ctx context.Context, p Protector) error {
 	if err != nil {
 		return fmt.Errorf("protect the system secret with %s: %w", p.Kind(), err)
 	}
-	s.hdr = header{Version: 1, Protection: p.Kind(), Params: p.Params(), Sealed: sealed}
+	h := header{Version: 1, Protection: p.Kind(), Params: p.Params(), Sealed: sealed}
+	if c != nil {
+		if h.Cache, err = c.Seal(ctx, s.secret); err != nil {
+			return fmt.Errorf("cache the system secret with %s: %w", c.Kind(), err)
+		}
+		h.CacheKind, h.CacheParams = c.Kind(), c.Params()
+	}
+	s.hdr, s.note = h, ""
 	return s.writeHeader()
+}
+
+// DropCache removes the cached seal; it reports whether there was one.
+func (s *Store) DropCache() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.hdr.Cache) == 0 {
+		return false, nil
+	}
+	s.hdr.Cache, s.hdr.CacheKind, s.hdr.CacheParams = nil, "", nil
+	return true, s.writeHeader()
+}
+
+// Cache is the kind and parameters of the cached seal ("" when none).
+func (s *Store) Cache() (string, map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.hdr.Cache) == 0 {
+		return "", nil
+	}
+	return s.hdr.CacheKind, s.hdr.CacheParams
+}
+
+// Note says how an open keystore was unlocked when it was not by its
+// protection (from the cache, and why); "" otherwise.
+func (s *Store) Note() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.secret == nil {
+		return ""
+	}
+	return s.note
+}
+
+// UnlockOrCache unseals with p; when p fails and there is a cached seal,
+// with c. The status (Status or Note) says which worked and why the other
+// did not. The error is p's when both fail.
+func (s *Store) UnlockOrCache(ctx context.Context, p, c Protector) error {
+	err := s.Unlock(ctx, p)
+	if err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := fmt.Sprintf("%s: %v", s.hdr.Protection, oneLine(err))
+	if len(s.hdr.Cache) == 0 {
+		s.status = fmt.Sprintf("waiting for the system secret (%s); no cached key", first)
+		return err
+	}
+	secret, cerr := c.Unseal(ctx, s.hdr.Cache)
+	if cerr != nil {
+		s.status = fmt.Sprintf("waiting for the system secret (%s); the %s cache refused: %v", first, s.hdr.CacheKind, oneLine(cerr))
+		return err
+	}
+	contents, lerr := s.load(secret)
+	if lerr != nil {
+		clear(secret)
+		s.status = lerr.Error()
+		return lerr
+	}
+	s.secret, s.c = secret, contents
+	s.note = fmt.Sprintf("unlocked from the %s cache (%s)", s.hdr.CacheKind, first)
+	return nil
+}
+
+func oneLine(err error) string {
+	l, _, _ := strings.Cut(err.Error(), "\n")
+	return l
 }
 
 func (s *Store) key(secret []byte) ([]byte, error) {

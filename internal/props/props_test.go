@@ -317,3 +317,39 @@ func TestTypeString(t *testing.T) {
 		t.Error("Type strings")
 	}
 }
+
+func TestKeyProviderLocations(t *testing.T) {
+	for _, tc := range []struct {
+		loc, prov string
+		ok        bool
+	}{
+		{"tpm2:", "tpm2", true},
+		{"tpm2:?pcrs=7", "tpm2", true},
+		{"tpm2:?pcrs=0,7,11", "tpm2", true},
+		{"tpm2:?pcrs=24", "tpm2", false},
+		{"tpm2:?pcrs=", "tpm2", false},
+		{"tpm2:?pin=1", "tpm2", false},
+		{"tpm2:7", "tpm2", false},
+		{"kmip://kms:5696?ca=/a&cert=/b&key=/c", "kmip", true},
+		{"kmip://kms:5696?ca=/a&cert=/b&key=/c&name=L", "kmip", true},
+		{"kmip://kms?ca=/a&cert=/b&key=/c", "kmip", false},
+		{"kmip://kms:5696?ca=a&cert=/b&key=/c", "kmip", false},
+		{"kmip://u:p@kms:5696?ca=/a&cert=/b&key=/c", "kmip", false},
+		{"pkcs11:token=t;object=o?module-path=/m.so&pin-source=file:///p", "pkcs11", true},
+		{"pkcs11:token=t;object=o?module-path=/m.so&pin-value=1234", "pkcs11", false},
+		{"pkcs11:", "pkcs11", false},
+		{"prompt", "", true},
+		{"tpm2", "", false},
+	} {
+		if p := KeyProvider(tc.loc); p != tc.prov {
+			t.Errorf("KeyProvider(%q) = %q", tc.loc, p)
+		}
+		err := ValidKeyLocation(tc.loc)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidKeyLocation(%q) = %v", tc.loc, err)
+		}
+		if tc.prov != "" && ValidFetchLocation(tc.loc) == nil {
+			t.Errorf("ValidFetchLocation accepts provider %q", tc.loc)
+		}
+	}
+}

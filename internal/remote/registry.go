@@ -36,11 +36,15 @@ type registryFile struct {
 // Files in the daemon's state directory.
 const (
 	RegistryFile = "remotes.json"
-	// SystemSecretFile holds the key that seals the remotes' secret keys:
-	// the "file" protection of the system secret (SPEC §6), until the
-	// keystore can protect it with a TPM, KMIP or a passphrase.
-	SystemSecretFile = "remote-secret.key"
+	// LegacyKeyFile held the sealing key in plain before it moved into
+	// the system keystore; the daemon migrates it (MigrateLegacyKey).
+	LegacyKeyFile = "remote-secret.key"
 )
+
+// SealingKey returns the 32-byte key that seals the remotes' secret keys,
+// making it first when create is set and there is none. The daemon keeps
+// it in the system keystore; the caller wipes the result.
+type SealingKey func(create bool) (crypto.Secret, error)
 
 const (
 	sealVersion = 1
@@ -64,17 +68,19 @@ func ValidName(name string) error {
 }
 
 // Registry is the daemon's list of remotes in <state>/remotes.json, with
-// each secret key sealed with AES-256-GCM under the 32-byte key in
-// <state>/remote-secret.key (mode 0600, random, made on first use). The
-// associated data binds a sealed secret to its remote's name, so sealed
-// secrets cannot be swapped between remotes.
+// each secret key sealed with AES-256-GCM under the key that SealingKey
+// returns (kept in the system keystore). The associated data binds a
+// sealed secret to its remote's name, so sealed secrets cannot be swapped
+// between remotes.
 type Registry struct {
 	dir string
+	key SealingKey
 	mu  sync.Mutex
 }
 
-// OpenRegistry returns the registry kept in the state directory dir.
-func OpenRegistry(dir string) *Registry { return &Registry{dir: dir} }
+// OpenRegistry returns the registry kept in the state directory dir, its
+// secrets sealed under key.
+func OpenRegistry(dir string, key SealingKey) *Registry { return &Registry{dir: dir, key: key} }
 
 // List returns the remotes sorted by name.
 func (r *Registry) List() ([]Remote, error) {
@@ -116,7 +122,7 @@ func (r *Registry) Add(rm Remote, secret crypto.Secret) error {
 			return ErrExists
 		}
 	}
-	key, err := r.systemKey(true)
+	key, err := r.key(true)
 	if err != nil {
 		return err
 	}
@@ -150,7 +156,7 @@ func (r *Registry) Remove(name string) error {
 func (r *Registry) Secret(rm Remote) (crypto.Secret, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	key, err := r.systemKey(false)
+	key, err := r.key(false)
 	if err != nil {
 		return nil, err
 	}
@@ -186,21 +192,13 @@ func (r *Registry) write(f registryFile) error {
 	return writeFileAtomic(r.path(), b)
 }
 
-// systemKey reads remote-secret.key, creating it when create is set and
-// it does not exist.
-func (r *Registry) systemKey(create bool) (crypto.Secret, error) {
-	p := filepath.Join(r.dir, SystemSecretFile)
+// ReadLegacyKey reads <dir>/remote-secret.key, the plain sealing key of
+// older versions: nil, nil when there is none.
+func ReadLegacyKey(dir string) (crypto.Secret, error) {
+	p := filepath.Join(dir, LegacyKeyFile)
 	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) && create {
-		k, err := crypto.RandomBytes(32)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(p, k); err != nil {
-			clear(k)
-			return nil, fmt.Errorf("create %s: %w", p, err)
-		}
-		return crypto.Secret(k), nil
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
@@ -210,6 +208,20 @@ func (r *Registry) systemKey(create bool) (crypto.Secret, error) {
 		return nil, fmt.Errorf("%s: want 32 bytes, found %d", p, len(b))
 	}
 	return crypto.Secret(b), nil
+}
+
+// RemoveLegacyKey overwrites and removes <dir>/remote-secret.key.
+func RemoveLegacyKey(dir string) error {
+	p := filepath.Join(dir, LegacyKeyFile)
+	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+		f.Write(make([]byte, 32))
+		f.Sync()
+		f.Close()
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // seal returns version (1 byte) || nonce (12) || AES-256-GCM ciphertext and
@@ -238,7 +250,7 @@ func unseal(key crypto.Secret, name string, sealed []byte) (crypto.Secret, error
 	n := 1 + aead.NonceSize()
 	pt, err := aead.Open(nil, sealed[1:n], sealed[n:], []byte(sealLabel+name))
 	if err != nil {
-		return nil, fmt.Errorf("cannot unseal the secret key of remote '%s': %s was changed or replaced", name, SystemSecretFile)
+		return nil, fmt.Errorf("cannot unseal the secret key of remote '%s': the sealing key in the keystore was changed or replaced", name)
 	}
 	return crypto.Secret(pt), nil
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,17 @@ import (
 func TestRegistrySealsSecrets(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	r := OpenRegistry(dir)
+	var sealing crypto.Secret
+	made := 0
+	r := OpenRegistry(dir, func(create bool) (crypto.Secret, error) {
+		if sealing == nil {
+			if !create {
+				return nil, errors.New("no sealing key")
+			}
+			sealing, made = bytes.Repeat([]byte{7}, 32), made+1
+		}
+		return crypto.Secret(bytes.Clone(sealing)), nil
+	})
 	secret := "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 	rm := Remote{Name: "offsite", Location: Location{Endpoint: "https://s3.example.com", Bucket: "b", Prefix: "p"}, AccessKey: "AKIA1"}
 	if err := r.Add(rm, crypto.Secret(secret)); err != nil {
@@ -24,9 +35,11 @@ func TestRegistrySealsSecrets(t *testing.T) {
 	if err := r.Add(rm, crypto.Secret(secret)); err != ErrExists {
 		t.Fatalf("second add: %v", err)
 	}
-	st, err := os.Stat(filepath.Join(dir, SystemSecretFile))
-	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != 32 {
-		t.Fatalf("system secret file: %v %v", st, err)
+	if made != 1 {
+		t.Fatalf("sealing key made %d times", made)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LegacyKeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("a plain key file was written: %v", err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, RegistryFile))
 	if bytes.Contains(b, []byte(secret)) {
@@ -55,8 +68,8 @@ func TestRegistrySealsSecrets(t *testing.T) {
 	if _, err := r.Secret(f.Remotes[0]); err == nil {
 		t.Fatal("sealed secret opened under another name")
 	}
-	// Another system key does not open it either.
-	os.WriteFile(filepath.Join(dir, SystemSecretFile), bytes.Repeat([]byte{1}, 32), 0o600)
+	// Another sealing key does not open it either.
+	sealing = bytes.Repeat([]byte{1}, 32)
 	if _, err := r.Secret(got); err == nil || strings.Contains(err.Error(), secret) {
 		t.Fatalf("unseal with another system key: %v", err)
 	}
@@ -69,6 +82,52 @@ func TestRegistrySealsSecrets(t *testing.T) {
 	}
 	if l, _ := r.List(); len(l) != 0 {
 		t.Fatalf("after remove: %v", l)
+	}
+}
+
+// TestRegistryLockedKey: without its sealing key (the keystore is locked)
+// nothing is added and no secret opens; the error says why.
+func TestRegistryLockedKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	locked := errors.New("keystore is locked: run 'coffer keystore unlock'")
+	r := OpenRegistry(dir, func(bool) (crypto.Secret, error) { return nil, locked })
+	rm := Remote{Name: "offsite", Location: Location{Endpoint: "https://s3.example.com", Bucket: "b"}, AccessKey: "AKIA1"}
+	if err := r.Add(rm, crypto.Secret("s")); !errors.Is(err, locked) {
+		t.Fatalf("add while locked: %v", err)
+	}
+	if l, _ := r.List(); len(l) != 0 {
+		t.Fatalf("added while locked: %v", l)
+	}
+	if _, err := r.Secret(rm); !errors.Is(err, locked) {
+		t.Fatalf("secret while locked: %v", err)
+	}
+}
+
+func TestLegacyKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if k, err := ReadLegacyKey(dir); k != nil || err != nil {
+		t.Fatalf("no file: %v %v", k, err)
+	}
+	p := filepath.Join(dir, LegacyKeyFile)
+	os.WriteFile(p, []byte("short"), 0o600)
+	if _, err := ReadLegacyKey(dir); err == nil || !strings.Contains(err.Error(), "want 32 bytes") {
+		t.Fatalf("short file: %v", err)
+	}
+	want := bytes.Repeat([]byte{9}, 32)
+	os.WriteFile(p, want, 0o600)
+	if k, err := ReadLegacyKey(dir); err != nil || !bytes.Equal(k, want) {
+		t.Fatalf("read: %v", err)
+	}
+	if err := RemoveLegacyKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("still there: %v", err)
+	}
+	if err := RemoveLegacyKey(dir); err != nil {
+		t.Fatalf("second remove: %v", err)
 	}
 }
 
