@@ -94,6 +94,19 @@ func (dp *Pool) Check() (CheckReport, error) {
 			}
 		}
 	}
+	// A running deep rekey holds blocks it wrote but has not committed yet,
+	// and old blocks it still reads; its placements wait while the
+	// allocator is read.
+	for _, run := range dp.rk {
+		run.Lock()
+		defer run.Unlock()
+		for i := range run.placed {
+			mark(&run.placed[i])
+		}
+		for i := range run.deferred {
+			mark(&run.deferred[i])
+		}
+	}
 	sort.Slice(exts, func(i, j int) bool {
 		if exts[i].vdev != exts[j].vdev {
 			return exts[i].vdev < exts[j].vdev

@@ -52,6 +52,7 @@ type Pool struct {
 	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
 	busy   func(name string) bool
 	holds  map[uint64]int // snapshots a send is reading
+	rk     map[uint64]*rekeyRun // running deep rekeys, by dataset id
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
@@ -60,6 +61,8 @@ type Pool struct {
 // liveDS is the in-memory state of a file system or volume.
 type liveDS struct {
 	key *crypto.DatasetKey // nil: not encrypted, or locked
+	// newKey is the new master key of a deep rekey in progress.
+	newKey *crypto.DatasetKey
 	os  *dmu.Objset        // opened on first use
 }
 
@@ -78,7 +81,7 @@ func CreatePool(name string, vdevs []pool.VdevSpec, force bool, rootProps map[st
 	}
 	now := time.Now().Unix()
 	m := &mos{Version: mosVersion, Name: name, GUID: 0, Created: now, NextID: 1, Datasets: map[uint64]*dsRec{}}
-	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
+	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, rk: map[uint64]*rekeyRun{}}
 	// Validate the root dataset's properties and key before touching disks.
 	plan, err := dp.planCreate(name, "filesystem", 0, rootProps, key)
 	if err != nil {
@@ -116,7 +119,7 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
 	}
-	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}}
+	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, rk: map[uint64]*rekeyRun{}}
 	// Rebuild the allocator from every reachable block; shared subtrees
 	// (snapshots) are walked once.
 	seen := map[[2]uint64]bool{}
@@ -309,6 +312,10 @@ func (dp *Pool) shut(state string) error {
 			l.key.Wipe()
 			l.key = nil
 		}
+		if l.newKey != nil {
+			l.newKey.Wipe()
+			l.newKey = nil
+		}
 		l.os = nil
 	}
 	return errors.Join(err, dp.p.Close())
@@ -378,10 +385,17 @@ func (a *acct) Killed(bp *format.BlockPointer) {
 		a.r.RefLogical -= min(uint64(bp.LSize), a.r.RefLogical)
 		a.r.RefPhys -= min(uint64(bp.PSize), a.r.RefPhys)
 	}
-	if bp.PhysBirth > a.r.PrevSnapTxg {
+	switch {
+	case bp.PhysBirth > a.r.PrevSnapTxg:
 		a.r.Written -= min(n, a.r.Written)
-		a.dp.p.Free(bp)
-	} else {
+		a.dp.freeOld(a.r, bp)
+	case a.dp.snapsRekeyed(a.r):
+		// A deep rekey gave the snapshots new copies of the head's old
+		// blocks: the old block is the head's alone, the new copy is now
+		// held by snapshots only.
+		a.r.UsedBySnaps += n
+		a.dp.freeOld(a.r, bp)
+	default:
 		a.r.UsedBySnaps += n
 	}
 }
@@ -482,7 +496,10 @@ func (dp *Pool) SnapshotObjset(name string) (*dmu.Objset, error) {
 	if s.Suite != 0 && (l == nil || l.key == nil) {
 		return nil, errf(CodeKey, "cannot open '%s': encryption key not loaded", name)
 	}
-	var key = l.key
+	key := dp.keyFor(dp.m.Datasets[s.Parent], s.KeyGUID)
+	if s.Suite != 0 && key == nil {
+		return nil, errf(CodeKey, "cannot open '%s': encryption key not loaded", name)
+	}
 	os, err := dmu.Open(dp.p, s.Root, dmu.Options{Key: key, KeyGUID: s.KeyGUID, Suite: crypto.Suite(s.Suite), ReadOnly: true})
 	if err != nil {
 		return nil, errf(CodeIO, "cannot open '%s': %v", name, err)

@@ -1,0 +1,607 @@
+package dsl
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"coffer/internal/crypto"
+	"coffer/internal/dmu"
+	"coffer/internal/format"
+	"coffer/internal/pool"
+)
+
+// rekeyState is a deep rekey in progress on a dataset, kept in the MOS
+// (docs/design/on-disk-format.md, "MOS"). The snapshots already rewritten
+// are those whose key_guid is KeyGUID; the head is rewritten last, in the
+// txg that also replaces the dataset's wrapped key and drops this state.
+type rekeyState struct {
+	Wrapped []byte `json:"wrapped"`  // the new master key, wrapped by the encryption root's wrapping key
+	KeyGUID uint64 `json:"key_guid"` // its GUID
+	Started int64  `json:"started"`  // unix seconds
+}
+
+// rekeyRun is the in-memory state of a running deep rekey of one dataset.
+type rekeyRun struct {
+	mu         sync.Mutex            // held around every placement (Check reads a stable allocator)
+	placed     []format.BlockPointer // written, not yet in a committed tree
+	deferred   []format.BlockPointer // old head blocks killed while the head is being read
+	deferKills bool                  // dp.mu
+	done       atomic.Uint64         // bytes written
+	total      uint64
+	objsets    int // swapped so far in this run
+}
+
+func (run *rekeyRun) Lock()   { run.mu.Lock() }
+func (run *rekeyRun) Unlock() { run.mu.Unlock() }
+
+// RekeyProgress reports a running deep rekey.
+type RekeyProgress struct {
+	Dataset   string
+	Phase     string // snapshot name being rewritten, or "head"
+	Objsets   int    // object sets (snapshots and head) rewritten
+	Total     int    // object sets to rewrite
+	Bytes     uint64 // bytes written so far
+	TotalSize uint64 // estimate of the bytes to write (referenced + used by snapshots)
+}
+
+// RekeyOpts are the options of a deep rekey.
+type RekeyOpts struct {
+	Recursive bool // every dataset at or below sharing the dataset's encryption root
+	Progress  func(RekeyProgress)
+}
+
+// RekeyResult is one dataset rekeyed.
+type RekeyResult struct {
+	Dataset    string
+	OldKeyGUID uint64
+	NewKeyGUID uint64
+	Objsets    int
+	Bytes      uint64
+	Resumed    bool
+}
+
+// rekeyHook, in tests, is called after every block written and every
+// object set swapped; an error stops the rekey there.
+var rekeyHook func(event string, n uint64) error
+
+// rekeyBusy is the one-line error for operations refused during a rekey.
+func rekeyBusy(verb, name string, r *dsRec) error {
+	return errf(CodeBusy, "cannot %s '%s': deep rekey of '%s' in progress (run 'coffer rekey %s' to finish it)", verb, name, r.Name, r.Name)
+}
+
+// checkNoRekey refuses verb on name when dataset r (or its owner, for a
+// snapshot) has a deep rekey in progress; dp.mu held.
+func (dp *Pool) checkNoRekey(verb, name string, r *dsRec) error {
+	if r == nil {
+		return nil
+	}
+	if r.Type == "snapshot" {
+		r = dp.owner(r)
+	}
+	if r != nil && r.Rekey != nil {
+		return rekeyBusy(verb, name, r)
+	}
+	return nil
+}
+
+// keyFor returns the loaded master key of dataset d with GUID guid (the
+// current or, during a rekey, the new one); nil if not loaded.
+func (dp *Pool) keyFor(d *dsRec, guid uint64) *crypto.DatasetKey {
+	l := dp.live[d.ID]
+	if l == nil {
+		return nil
+	}
+	if l.key != nil && l.key.GUID() == guid {
+		return l.key
+	}
+	if l.newKey != nil && l.newKey.GUID() == guid {
+		return l.newKey
+	}
+	return nil
+}
+
+// wrappedFor returns the wrapped master key of dataset d with GUID guid.
+func wrappedFor(d *dsRec, guid uint64) []byte {
+	if d.Rekey != nil && d.Rekey.KeyGUID == guid {
+		return d.Rekey.Wrapped
+	}
+	return d.Wrapped
+}
+
+// snapsRekeyed reports whether every snapshot of r already uses the new
+// key (they are rewritten oldest first); dp.mu held.
+func (dp *Pool) snapsRekeyed(r *dsRec) bool {
+	if r.Rekey == nil || len(r.Snaps) == 0 {
+		return r.Rekey != nil
+	}
+	last := dp.m.Datasets[r.Snaps[len(r.Snaps)-1]]
+	return last != nil && last.KeyGUID == r.Rekey.KeyGUID
+}
+
+// freeOld frees an old-key block of r's head, or defers it while the head
+// is being read by a rekey; dp.mu held.
+func (dp *Pool) freeOld(r *dsRec, bp *format.BlockPointer) {
+	if run := dp.rk[r.ID]; run != nil && run.deferKills {
+		run.mu.Lock()
+		run.deferred = append(run.deferred, *bp)
+		run.mu.Unlock()
+		return
+	}
+	dp.p.Free(bp)
+}
+
+// RekeyStatus describes the deep rekey state of a dataset.
+type RekeyStatus struct {
+	Dataset   string
+	State     string // none, in-progress, running
+	KeyGUID   uint64 // current master key
+	NewGUID   uint64 // new master key while in progress
+	SnapsDone int
+	Snaps     int
+	Started   int64
+	Bytes     uint64 // written by the running rekey
+	TotalSize uint64
+}
+
+// RekeyStatus returns the rekey state of name (with recursive, of every
+// encrypted dataset at or below it).
+func (dp *Pool) RekeyStatus(name string, recursive bool) ([]RekeyStatus, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	if r == nil || r.Type == "snapshot" {
+		return nil, errf(CodeNotFound, "cannot open '%s': dataset does not exist", name)
+	}
+	if !recursive && r.Suite == 0 {
+		return nil, errf(CodeInvalid, "cannot get rekey status of '%s': dataset is not encrypted", name)
+	}
+	scope := []*dsRec{r}
+	if recursive {
+		scope = dp.descendants(r)
+	}
+	var out []RekeyStatus
+	for _, d := range scope {
+		if d.Suite == 0 {
+			continue
+		}
+		st := RekeyStatus{Dataset: d.Name, State: "none", KeyGUID: d.KeyGUID, Snaps: len(d.Snaps)}
+		if d.Rekey != nil {
+			st.State, st.NewGUID, st.Started = "in-progress", d.Rekey.KeyGUID, d.Rekey.Started
+			for _, s := range dp.snapshots(d) {
+				if s.KeyGUID == d.Rekey.KeyGUID {
+					st.SnapsDone++
+				}
+			}
+			if run := dp.rk[d.ID]; run != nil {
+				st.State, st.Bytes, st.TotalSize = "running", run.done.Load(), run.total
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// PendingRekeys lists the datasets with an interrupted deep rekey whose
+// keys are loaded and that no rekey is running on (to resume them).
+func (dp *Pool) PendingRekeys() []string {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	var out []string
+	for _, d := range dp.m.Datasets {
+		if d.Rekey == nil || dp.rk[d.ID] != nil {
+			continue
+		}
+		if l := dp.live[d.ID]; l != nil && l.key != nil && l.newKey != nil {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// Rekey gives dataset name (with recursive, every dataset at or below it
+// under the same encryption root) a new master key and re-encrypts every
+// block of it, its snapshots included, while it stays usable. An
+// interrupted rekey is continued. Afterwards the old master key opens no
+// block of the dataset.
+func (dp *Pool) Rekey(name string, o RekeyOpts) ([]RekeyResult, error) {
+	dp.mu.Lock()
+	r := dp.lookup(name)
+	if r == nil || r.Type == "snapshot" {
+		dp.mu.Unlock()
+		if r != nil {
+			return nil, errf(CodeInvalid, "cannot rekey '%s': snapshots are rekeyed with their dataset", name)
+		}
+		return nil, errf(CodeNotFound, "cannot open '%s': dataset does not exist", name)
+	}
+	if r.Suite == 0 {
+		dp.mu.Unlock()
+		return nil, errf(CodeInvalid, "cannot rekey '%s': dataset is not encrypted", name)
+	}
+	targets := []*dsRec{r}
+	if o.Recursive {
+		targets = nil
+		for _, d := range dp.descendants(r) {
+			if d.Suite != 0 && d.EncRoot == r.EncRoot {
+				targets = append(targets, d)
+			}
+		}
+	}
+	for _, d := range targets {
+		if err := dp.rekeyCheck(d); err != nil {
+			dp.mu.Unlock()
+			return nil, err
+		}
+	}
+	ids := make([]uint64, len(targets))
+	for i, d := range targets {
+		ids[i] = d.ID
+	}
+	dp.mu.Unlock()
+	var out []RekeyResult
+	for _, id := range ids {
+		res, err := dp.rekeyOne(id, o.Progress)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// rekeyCheck refuses a dataset that cannot be rekeyed now; dp.mu held.
+func (dp *Pool) rekeyCheck(d *dsRec) error {
+	if d.Partial || d.Resume != nil {
+		return errf(CodeBusy, "cannot rekey '%s': an interrupted receive is pending (resume or abort it first)", d.Name)
+	}
+	if l := dp.live[d.ID]; l == nil || l.key == nil {
+		return errf(CodeKey, "cannot rekey '%s': encryption key not loaded", d.Name)
+	}
+	if dp.wk[d.EncRoot] == nil {
+		return errf(CodeKey, "cannot rekey '%s': encryption key of '%s' not loaded", d.Name, dp.nameOf(d.EncRoot))
+	}
+	if d.Rekey != nil && dp.live[d.ID].newKey == nil {
+		return errf(CodeKey, "cannot rekey '%s': the new key of the interrupted rekey is not loaded (load the key again)", d.Name)
+	}
+	if dp.rk[d.ID] != nil {
+		return errf(CodeBusy, "cannot rekey '%s': a rekey of it is already running", d.Name)
+	}
+	return nil
+}
+
+func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResult, err error) {
+	dp.mu.Lock()
+	r := dp.m.Datasets[id]
+	if r == nil {
+		dp.mu.Unlock()
+		return res, errf(CodeNotFound, "cannot rekey: dataset was destroyed")
+	}
+	if err := dp.rekeyCheck(r); err != nil {
+		dp.mu.Unlock()
+		return res, err
+	}
+	l := dp.live[id]
+	res = RekeyResult{Dataset: r.Name, OldKeyGUID: r.KeyGUID, Resumed: r.Rekey != nil}
+	if r.Rekey == nil {
+		k2, err := crypto.NewDatasetKey(crypto.Suite(r.Suite))
+		if err != nil {
+			dp.mu.Unlock()
+			return res, errf(CodeIO, "cannot rekey '%s': %v", r.Name, err)
+		}
+		w, err := crypto.Wrap(dp.wk[r.EncRoot], k2, nil)
+		var wb []byte
+		if err == nil {
+			wb, err = w.MarshalBinary()
+		}
+		if err != nil {
+			k2.Wipe()
+			dp.mu.Unlock()
+			return res, errf(CodeIO, "cannot rekey '%s': %v", r.Name, err)
+		}
+		err = dp.txgDo(func(txg uint64) error {
+			r.Rekey = &rekeyState{Wrapped: wb, KeyGUID: k2.GUID(), Started: time.Now().Unix()}
+			return nil
+		})
+		if err != nil {
+			r.Rekey = nil
+			k2.Wipe()
+			dp.mu.Unlock()
+			return res, err
+		}
+		l.newKey = k2
+	}
+	run := &rekeyRun{total: r.Referenced + r.UsedBySnaps}
+	dp.rk[id] = run
+	res.NewKeyGUID = r.Rekey.KeyGUID
+	total := len(r.Snaps) + 1
+	dp.mu.Unlock()
+
+	defer func() {
+		dp.mu.Lock()
+		dp.abandon(run)
+		delete(dp.rk, id)
+		dp.mu.Unlock()
+		res.Bytes = run.done.Load()
+		res.Objsets = run.objsets
+	}()
+	report := func(phase string, n int) {
+		if progress != nil {
+			progress(RekeyProgress{Dataset: res.Dataset, Phase: phase, Objsets: n, Total: total,
+				Bytes: run.done.Load(), TotalSize: run.total})
+		}
+	}
+	var blocks atomic.Uint64
+	var lastReport time.Time
+	rewriter := func(old, nu *crypto.DatasetKey, share *dmu.Locator, shareTxg uint64, phase string, n int) *dmu.Rewrite {
+		return &dmu.Rewrite{Pool: dp.p, Old: old, New: nu, Share: share, ShareTxg: shareTxg, Guard: run,
+			Placed: func(bp *format.BlockPointer) { run.placed = append(run.placed, *bp) },
+			Done: func(bp *format.BlockPointer) error {
+				run.done.Add(pool.ASize(bp))
+				if time.Since(lastReport) > time.Second {
+					lastReport = time.Now()
+					report(phase, n)
+				}
+				if rekeyHook != nil {
+					return rekeyHook("block", blocks.Add(1))
+				}
+				return nil
+			}}
+	}
+	fail := func(err error) error {
+		if _, ok := err.(*Error); ok {
+			return err
+		}
+		return errf(CodeIO, "cannot rekey '%s': %v", res.Dataset, err)
+	}
+
+	for {
+		again, err := dp.rekeyPass(id, run, &res, rewriter, report, fail, total)
+		if err != nil || !again {
+			return res, err
+		}
+		// A snapshot was taken while the head was being rewritten: it
+		// still has the old key; rewrite it, then the head again.
+		dp.mu.Lock()
+		dp.abandon(run)
+		dp.mu.Unlock()
+	}
+}
+
+// errSnapshotTaken stops a head swap when a snapshot appeared meanwhile.
+var errSnapshotTaken = errors.New("a snapshot was taken during the rekey")
+
+// rekeyPass rewrites the snapshots not yet rewritten and then the head. It
+// returns true when a snapshot taken meanwhile needs another pass.
+func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
+	rewriter func(old, nu *crypto.DatasetKey, share *dmu.Locator, shareTxg uint64, phase string, n int) *dmu.Rewrite,
+	report func(string, int), fail func(error) error, total int) (bool, error) {
+	var r *dsRec
+	var l *liveDS
+	// Snapshots, oldest first.
+	for {
+		dp.mu.Lock()
+		r = dp.m.Datasets[id]
+		if r == nil || r.Rekey == nil {
+			dp.mu.Unlock()
+			return false, errf(CodeIO, "cannot rekey '%s': dataset changed during the rekey", res.Dataset)
+		}
+		l = dp.live[id]
+		k1, k2 := l.key, l.newKey
+		snaps := dp.snapshots(r)
+		var s, prev *dsRec
+		done := 0
+		for _, x := range snaps {
+			if x.KeyGUID == r.Rekey.KeyGUID {
+				prev = x
+				done++
+				continue
+			}
+			s = x
+			break
+		}
+		dp.mu.Unlock()
+		if s == nil {
+			break
+		}
+		report(s.Name, done)
+		rw := rewriter(k1, k2, nil, 0, s.Name, done)
+		if prev != nil {
+			rw.Share, rw.ShareTxg = dmu.NewLocator(dp.p, prev.Root), prev.CreateTxg
+		}
+		oldRoot := s.Root
+		nu, err := rw.Tree(oldRoot)
+		if err != nil {
+			return false, fail(err)
+		}
+		dp.mu.Lock()
+		if dp.holds[s.ID] > 0 {
+			dp.mu.Unlock()
+			return false, errf(CodeBusy, "cannot rekey '%s': '%s' is busy (a send is reading it)", res.Dataset, s.Name)
+		}
+		err = dp.txgDo(func(txg uint64) error {
+			if dp.m.Datasets[s.ID] != s || s.Root != oldRoot {
+				return errf(CodeIO, "cannot rekey '%s': '%s' changed during the rekey", res.Dataset, s.Name)
+			}
+			// The next version still holds the old blocks it shares with s.
+			next := r.Root
+			for i, x := range snaps {
+				if x.ID == s.ID && i+1 < len(snaps) {
+					next = snaps[i+1].Root
+				}
+			}
+			ref, err := treeSize(dp.p, nu)
+			if err != nil {
+				return err
+			}
+			err = dmu.Diff(dp.p, oldRoot, next, 0, func(bp *format.BlockPointer) error {
+				dp.p.Free(bp)
+				return nil
+			})
+			if err != nil {
+				return errf(CodeIO, "cannot rekey '%s': %v", res.Dataset, err)
+			}
+			s.Root, s.KeyGUID, s.Referenced = nu, k2.GUID(), ref
+			run.Lock()
+			run.placed = nil
+			run.Unlock()
+			return nil
+		})
+		dp.mu.Unlock()
+		if err != nil {
+			return false, fail(err)
+		}
+		run.objsets++
+		report(s.Name, done+1)
+		if rekeyHook != nil {
+			if err := rekeyHook("objset", uint64(run.objsets)); err != nil {
+				return false, err
+			}
+		}
+	}
+
+	// The head, phase 1: the committed tree, outside the lock. Old blocks
+	// the live dataset drops meanwhile stay allocated until the swap.
+	dp.mu.Lock()
+	r = dp.m.Datasets[id]
+	l = dp.live[id]
+	k1, k2 := l.key, l.newKey
+	run.deferKills = true
+	if l.os != nil && l.os.Dirty() {
+		if err := dp.txgDo(nil); err != nil {
+			dp.mu.Unlock()
+			return false, err
+		}
+	}
+	rT, tT := r.Root, dp.p.Txg()
+	var last *dsRec
+	if n := len(r.Snaps); n > 0 {
+		last = dp.m.Datasets[r.Snaps[n-1]]
+	}
+	dp.mu.Unlock()
+	report("head", total-1)
+	rw := rewriter(k1, k2, nil, 0, "head", total-1)
+	var lastTxg uint64
+	if last != nil {
+		rw.Share, rw.ShareTxg, lastTxg = dmu.NewLocator(dp.p, last.Root), last.CreateTxg, last.CreateTxg
+	}
+	n1, err := rw.Tree(rT)
+	if err != nil {
+		return false, fail(err)
+	}
+
+	// Phase 2, under the lock: what changed since tT, sharing the rest.
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if dp.m.Datasets[id] != r || r.Rekey == nil {
+		return false, errf(CodeIO, "cannot rekey '%s': dataset changed during the rekey", res.Dataset)
+	}
+	l = dp.live[id]
+	rw2 := rewriter(k1, k2, dmu.NewLocator(dp.p, n1), tT, "head", total-1)
+	err = dp.txgDo(func(txg uint64) error {
+		if n := len(r.Snaps); (last == nil && n > 0) || (last != nil && r.Snaps[n-1] != last.ID) {
+			return errSnapshotTaken
+		}
+		var old, nu format.BlockPointer
+		var err error
+		if l.os != nil {
+			old, nu, err = l.os.Rekey(txg, k2, rw2.Tree)
+			r.Root = old
+		} else {
+			old = r.Root
+			nu, err = rw2.Tree(old)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		ref, err := treeSize(dp.p, nu)
+		if err != nil {
+			return fail(err)
+		}
+		// Every old block of the head is the head's alone now.
+		err = dmu.Walk(dp.p, old, func(bp *format.BlockPointer) (bool, error) {
+			dp.p.Free(bp)
+			return true, nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		// Phase-1 blocks the final tree does not use.
+		err = dmu.Diff(dp.p, n1, nu, lastTxg, func(bp *format.BlockPointer) error {
+			dp.p.Free(bp)
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		run.Lock()
+		for i := range run.deferred {
+			dp.p.Free(&run.deferred[i])
+		}
+		run.deferred, run.placed = nil, nil
+		run.Unlock()
+		run.deferKills = false
+		r.Root, r.KeyGUID, r.Referenced = nu, k2.GUID(), ref
+		r.Wrapped = r.Rekey.Wrapped
+		r.Rekey = nil
+		l.key, l.newKey = k2, nil
+		k1.Wipe()
+		return nil
+	})
+	if errors.Is(err, errSnapshotTaken) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	run.objsets++
+	report("head", total)
+	return false, nil
+}
+
+// abandon frees what a stopped rekey wrote and had not committed, and the
+// old blocks it kept for reading; dp.mu held.
+func (dp *Pool) abandon(run *rekeyRun) {
+	run.Lock()
+	defer run.Unlock()
+	for i := range run.placed {
+		dp.p.Free(&run.placed[i])
+	}
+	for i := range run.deferred {
+		dp.p.Free(&run.deferred[i])
+	}
+	run.placed, run.deferred = nil, nil
+	run.deferKills = false
+}
+
+// treeSize is the allocated size of every block of a tree.
+func treeSize(p *pool.Pool, root format.BlockPointer) (uint64, error) {
+	var n uint64
+	err := dmu.Walk(p, root, func(bp *format.BlockPointer) (bool, error) {
+		n += pool.ASize(bp)
+		return true, nil
+	})
+	return n, err
+}
+
+// unwrapRekey unwraps the new key of an interrupted rekey of d; nil when
+// there is none.
+func unwrapRekey(d *dsRec, wk crypto.Secret) (*crypto.DatasetKey, error) {
+	if d.Rekey == nil {
+		return nil, nil
+	}
+	var w crypto.WrappedKey
+	if err := w.UnmarshalBinary(d.Rekey.Wrapped); err != nil {
+		return nil, fmt.Errorf("new wrapped key of '%s' is damaged", d.Name)
+	}
+	k, err := crypto.Unwrap(wk, w, nil)
+	if err != nil {
+		return nil, fmt.Errorf("new wrapped key of '%s' does not open: %w", d.Name, err)
+	}
+	if k.GUID() != d.Rekey.KeyGUID {
+		k.Wipe()
+		return nil, errors.New("new wrapped key of '" + d.Name + "' has another GUID")
+	}
+	return k, nil
+}
