@@ -51,7 +51,7 @@ type Pool struct {
 	live   map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
 	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
 	busy   func(name string) bool
-	holds  map[uint64]int // snapshots a send is reading
+	holds  map[uint64]int       // snapshots a send is reading
 	rk     map[uint64]*rekeyRun // running deep rekeys, by dataset id
 	closed bool
 	stop   chan struct{}
@@ -63,7 +63,7 @@ type liveDS struct {
 	key *crypto.DatasetKey // nil: not encrypted, or locked
 	// newKey is the new master key of a deep rekey in progress.
 	newKey *crypto.DatasetKey
-	os  *dmu.Objset        // opened on first use
+	os     *dmu.Objset // opened on first use
 }
 
 // Name is the pool's name.
