@@ -321,8 +321,7 @@ func TestDeepRekeyBadInput(t *testing.T) {
 
 // TestDeepRekeyRecursive rekeys a root and a child that inherits its key.
 func TestDeepRekeyRecursive(t *testing.T) {
-	dp, _ := newPool(t)
-	defer dp.Close()
+	dp, dir := newPool(t)
 	encProps := map[string]string{"encryption": "on", "keyformat": "passphrase", "pbkdf2iters": "100000"}
 	if err := dp.Create(nil, "tank/enc", CreateOpts{Props: encProps, Key: []byte(pass)}); err != nil {
 		t.Fatal(err)
@@ -338,6 +337,12 @@ func TestDeepRekeyRecursive(t *testing.T) {
 	}
 	if ok, _ := opened(t, dp, "tank/enc/kid", kb); ok == 0 {
 		t.Fatal("a rekey without -r changed the child")
+	}
+	// From disk, without opening the datasets first.
+	dp = reimport(t, dp, dir)
+	defer dp.Close()
+	if err := dp.LoadKey("tank/enc", false, "", []byte(pass)); err != nil {
+		t.Fatal(err)
 	}
 	res, err = dp.Rekey("tank/enc", RekeyOpts{Recursive: true})
 	if err != nil || len(res) != 2 {
@@ -595,4 +600,94 @@ func TestDeepRekeyRawSend(t *testing.T) {
 	}
 	verify(t, dst, "backup/fresh", f.versions["tank/secret@c"])
 	checked(t, dst)
+}
+
+// TestDeepRekeySnapshotDuringHead takes a snapshot and overwrites data
+// while the head is being rewritten: the rekey rewrites the new snapshot
+// too, the pool stays consistent throughout, and nothing is lost.
+func TestDeepRekeySnapshotDuringHead(t *testing.T) {
+	f := newRekeyFixture(t)
+	dp := f.dp
+	defer dp.Close()
+	k1 := masterKey(t, dp, "tank/secret")
+	defer k1.Wipe()
+	head := f.versions["head"]
+	var big uint64
+	for id, b := range head {
+		if len(b) > len(head[big]) {
+			big = id
+		}
+	}
+	objsets, done := uint64(0), false
+	var herr error
+	rekeyHook = func(event string, n uint64) error {
+		if event == "objset" {
+			objsets = n
+			return nil
+		}
+		if objsets != 4 || done {
+			return nil
+		}
+		done = true // first block of the head, outside the pool lock
+		herr = func() error {
+			if err := dp.CheckErr(); err != nil {
+				return fmt.Errorf("check during the rekey: %w", err)
+			}
+			os, err := dp.Objset("tank/secret")
+			if err != nil {
+				return err
+			}
+			o, err := os.Object(big)
+			if err != nil {
+				return err
+			}
+			patch := make([]byte, 200<<10)
+			rand.Read(patch)
+			if err := o.Write(patch, 0); err != nil {
+				return err
+			}
+			copy(head[big], patch)
+			if err := dp.Sync(); err != nil {
+				return err
+			}
+			if err := dp.Snapshot([]string{"tank/secret@mid"}, false, nil); err != nil {
+				return err
+			}
+			c := map[uint64][]byte{}
+			for id, b := range head {
+				c[id] = append([]byte(nil), b...)
+			}
+			f.versions["tank/secret@mid"] = c
+			rand.Read(patch)
+			if err := o.Write(patch, 100<<10); err != nil {
+				return err
+			}
+			copy(head[big][100<<10:], patch)
+			if err := dp.Sync(); err != nil {
+				return err
+			}
+			return dp.CheckErr()
+		}()
+		return herr
+	}
+	res, err := dp.Rekey("tank/secret", RekeyOpts{})
+	rekeyHook = nil
+	if err != nil || herr != nil || !done {
+		t.Fatal(err, herr, done)
+	}
+	if res[0].Objsets != 6 {
+		t.Fatalf("rewrote %d object sets, want 4 snapshots + @mid + head", res[0].Objsets)
+	}
+	f.verify(t)
+	checked(t, dp)
+	if ok, all := opened(t, dp, "tank/secret", k1); ok != 0 {
+		t.Fatalf("old key opens %d of %d blocks", ok, all)
+	}
+	dp = reimport(t, dp, f.dir)
+	f.dp = dp
+	if err := dp.LoadKey("tank/secret", false, "", []byte(pass)); err != nil {
+		t.Fatal(err)
+	}
+	f.verify(t)
+	checked(t, dp)
 }
