@@ -42,6 +42,8 @@ type Daemon struct {
 	remotes remoteSet // remote.go
 
 	keys keys // keys.go: system keystore, audit log
+
+	rekeyRuns rekeyRuns // rekey.go
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -173,6 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 	srv.RegisterLock(d)   // lock.go
 	srv.RegisterKeys(d)   // keys.go
 	srv.RegisterCheck(d)  // check.go
+	srv.RegisterRekey(d)  // rekey.go
 	d.log.Info("serving", "socket", opts.Socket)
 	serr := srv.ServeUnix(ctx, opts.Socket)
 	cerr := d.Close()

@@ -112,6 +112,7 @@ func (d *Daemon) autoUnlock() {
 				d.log.Info("unlocked from the keystore", "dataset", name)
 			}
 		}
+		d.resumeRekeys(dp)
 	}
 }
 

@@ -90,6 +90,7 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 		d.auditLog(c, "unlock", r.Dataset, err)
 		if err == nil {
 			d.rememberKeys(dp, r.Dataset)
+			d.resumeRekeys(dp)
 		}
 		switch {
 		case err == nil:

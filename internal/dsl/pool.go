@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"coffer/internal/compress"
@@ -44,18 +45,21 @@ func (o *Options) fill() {
 
 // Pool is an open pool with its datasets.
 type Pool struct {
-	opts   Options
-	mu     sync.Mutex // serializes administrative changes and commits
-	p      *pool.Pool
-	m      *mos
-	live   map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
-	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
-	busy   func(name string) bool
-	holds  map[uint64]int       // snapshots a send is reading
-	rk     map[uint64]*rekeyRun // running deep rekeys, by dataset id
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
+	opts  Options
+	mu    sync.Mutex // serializes administrative changes and commits
+	p     *pool.Pool
+	m     *mos
+	live  map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
+	wk    map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
+	busy  func(name string) bool
+	holds map[uint64]int       // snapshots a send is reading
+	rk    map[uint64]*rekeyRun // running deep rekeys, by dataset id
+	// rekeys counts running deep rekeys; closing tells them to stop.
+	rekeys  sync.WaitGroup
+	closing atomic.Bool
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // liveDS is the in-memory state of a file system or volume.
@@ -292,6 +296,8 @@ func (dp *Pool) shut(state string) error {
 	}
 	dp.closed = true
 	dp.mu.Unlock()
+	dp.closing.Store(true)
+	dp.rekeys.Wait()
 	close(dp.stop)
 	<-dp.done
 	dp.mu.Lock()

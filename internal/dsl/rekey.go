@@ -207,21 +207,45 @@ func (dp *Pool) PendingRekeys() []string {
 // interrupted rekey is continued. Afterwards the old master key opens no
 // block of the dataset.
 func (dp *Pool) Rekey(name string, o RekeyOpts) ([]RekeyResult, error) {
+	targets, err := dp.RekeyTargets(name, o.Recursive)
+	if err != nil {
+		return nil, err
+	}
+	var out []RekeyResult
+	for _, t := range targets {
+		dp.mu.Lock()
+		r := dp.lookup(t)
+		dp.mu.Unlock()
+		if r == nil {
+			return out, errf(CodeNotFound, "cannot rekey '%s': dataset was destroyed", t)
+		}
+		res, err := dp.rekeyOne(r.ID, o.Progress)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// RekeyTargets checks that a rekey of name (with recursive, of every
+// encrypted dataset at or below it under the same encryption root) can
+// start now and returns the datasets it would rekey, in order.
+func (dp *Pool) RekeyTargets(name string, recursive bool) ([]string, error) {
 	dp.mu.Lock()
+	defer dp.mu.Unlock()
 	r := dp.lookup(name)
 	if r == nil || r.Type == "snapshot" {
-		dp.mu.Unlock()
 		if r != nil {
 			return nil, errf(CodeInvalid, "cannot rekey '%s': snapshots are rekeyed with their dataset", name)
 		}
 		return nil, errf(CodeNotFound, "cannot open '%s': dataset does not exist", name)
 	}
 	if r.Suite == 0 {
-		dp.mu.Unlock()
 		return nil, errf(CodeInvalid, "cannot rekey '%s': dataset is not encrypted", name)
 	}
 	targets := []*dsRec{r}
-	if o.Recursive {
+	if recursive {
 		targets = nil
 		for _, d := range dp.descendants(r) {
 			if d.Suite != 0 && d.EncRoot == r.EncRoot {
@@ -229,24 +253,12 @@ func (dp *Pool) Rekey(name string, o RekeyOpts) ([]RekeyResult, error) {
 			}
 		}
 	}
+	var out []string
 	for _, d := range targets {
 		if err := dp.rekeyCheck(d); err != nil {
-			dp.mu.Unlock()
 			return nil, err
 		}
-	}
-	ids := make([]uint64, len(targets))
-	for i, d := range targets {
-		ids[i] = d.ID
-	}
-	dp.mu.Unlock()
-	var out []RekeyResult
-	for _, id := range ids {
-		res, err := dp.rekeyOne(id, o.Progress)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, res)
+		out = append(out, d.Name)
 	}
 	return out, nil
 }
@@ -278,10 +290,16 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 		dp.mu.Unlock()
 		return res, errf(CodeNotFound, "cannot rekey: dataset was destroyed")
 	}
+	if dp.closed {
+		dp.mu.Unlock()
+		return res, errf(CodeIO, "cannot rekey '%s': pool is being closed", r.Name)
+	}
 	if err := dp.rekeyCheck(r); err != nil {
 		dp.mu.Unlock()
 		return res, err
 	}
+	dp.rekeys.Add(1)
+	defer dp.rekeys.Done()
 	l := dp.live[id]
 	res = RekeyResult{Dataset: r.Name, OldKeyGUID: r.KeyGUID, Resumed: r.Rekey != nil}
 	if r.Rekey == nil {
@@ -338,6 +356,9 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 		return &dmu.Rewrite{Pool: dp.p, Old: old, New: nu, Share: share, ShareTxg: shareTxg, Guard: run,
 			Placed: func(bp *format.BlockPointer) { run.placed = append(run.placed, *bp) },
 			Done: func(bp *format.BlockPointer) error {
+				if dp.closing.Load() {
+					return errf(CodeIO, "cannot rekey '%s': pool is being closed", res.Dataset)
+				}
 				run.done.Add(pool.ASize(bp))
 				if time.Since(lastReport) > time.Second {
 					lastReport = time.Now()
