@@ -531,3 +531,15 @@ func (dp *Pool) Snapshots(name string) []string {
 	}
 	return out
 }
+
+// SnapshotKeyGUID is the GUID of the master key of snapshot name (0 when
+// unencrypted or missing); a deep rekey changes it when it replaces the
+// snapshot's tree.
+func (dp *Pool) SnapshotKeyGUID(name string) uint64 {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if s := dp.lookup(name); s != nil && s.Type == "snapshot" {
+		return s.KeyGUID
+	}
+	return 0
+}

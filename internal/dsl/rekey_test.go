@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -690,4 +691,29 @@ func TestDeepRekeySnapshotDuringHead(t *testing.T) {
 	}
 	f.verify(t)
 	checked(t, dp)
+}
+
+// TestRekeyStateEncoding freezes the MOS encoding of a rekey state.
+func TestRekeyStateEncoding(t *testing.T) {
+	r := dsRec{ID: 7, Name: "tank/a", Type: "filesystem", Suite: 6, KeyGUID: 0x1111,
+		Rekey: &rekeyState{Wrapped: []byte{1, 2, 3}, KeyGUID: 0x2222, Started: 1700000000}}
+	b, err := json.Marshal(r.Rekey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"wrapped":"AQID","key_guid":8738,"started":1700000000}`; string(b) != want {
+		t.Fatalf("encoding %s, want %s", b, want)
+	}
+	doc := `{"version":1,"name":"tank","guid":1,"created":1,"next_id":8,"datasets":{"7":{"id":7,"guid":9,"name":"tank/a","type":"filesystem","created":1,"createtxg":1,"root":{},"suite":6,"key_guid":4369,"rekey":{"wrapped":"AQID","key_guid":8738,"started":1700000000},"referenced":0,"ref_logical":0,"ref_phys":0,"written":0}}}`
+	m, err := parseMOS([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Datasets[7].Rekey; got == nil || got.KeyGUID != 0x2222 || !bytes.Equal(got.Wrapped, []byte{1, 2, 3}) || got.Started != 1700000000 {
+		t.Fatalf("decoded %+v", got)
+	}
+	bad := strings.Replace(doc, `"key_guid":8738`, `"key_guid":0`, 1)
+	if _, err := parseMOS([]byte(bad)); err == nil {
+		t.Fatal("rekey state without key GUID accepted")
+	}
 }

@@ -95,7 +95,11 @@ func (m *Mount) snapshotView(name string) (*view, error) {
 		delete(m.views, name) // destroyed: forget a stale view
 		return nil, syscall.ENOENT
 	}
-	if v := m.views[name]; v != nil {
+	var version uint64
+	if vs, ok := m.snaps.(versioned); ok {
+		version = vs.Version(name)
+	}
+	if v := m.views[name]; v != nil && v.version == version {
 		return v, nil
 	}
 	fs, err := m.snaps.Open(name)
@@ -103,7 +107,7 @@ func (m *Mount) snapshotView(name string) (*view, error) {
 		return nil, err
 	}
 	m.nview++
-	v := &view{fs: fs, base: m.nview << viewShift, timeout: m.opts.Timeout, m: m}
+	v := &view{fs: fs, base: m.nview << viewShift, timeout: m.opts.Timeout, m: m, version: version}
 	m.views[name] = v
 	return v, nil
 }
