@@ -22,7 +22,7 @@ type rekeyOptions struct {
 func newRekeyCommand(a *app) *cobra.Command {
 	opts := rekeyOptions{interval: progressInterval}
 	cmd := &cobra.Command{
-		Use:   "rekey [-r] [-j] [--no-wait] DATASET | rekey --status [-r] [-j] DATASET",
+		Use:   "rekey [-r] [-j] [--no-wait | --status] DATASET",
 		Short: "Give a dataset a new master key and re-encrypt every block, snapshots included",
 		Long: `Deep rekey: generate a new master key for DATASET, wrap it with the
 dataset's current user key, and re-encrypt every block of the dataset and
