@@ -390,6 +390,14 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 	}
 }
 
+// The head is rewritten in up to headRounds passes outside the pool lock;
+// it stops earlier when a pass wrote less than headCatchUp bytes. The last
+// changes are rewritten under the lock, with writers waiting.
+const (
+	headRounds  = 4
+	headCatchUp = 8 << 20
+)
+
 // errSnapshotTaken stops a head swap when a snapshot appeared meanwhile.
 var errSnapshotTaken = errors.New("a snapshot was taken during the rekey")
 
@@ -456,12 +464,16 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 			if err != nil {
 				return err
 			}
+			var dead []format.BlockPointer
 			err = dmu.Diff(dp.p, oldRoot, next, 0, func(bp *format.BlockPointer) error {
-				dp.p.Free(bp)
+				dead = append(dead, *bp)
 				return nil
 			})
 			if err != nil {
 				return errf(CodeIO, "cannot rekey '%s': %v", res.Dataset, err)
+			}
+			for i := range dead {
+				dp.p.Free(&dead[i])
 			}
 			s.Root, s.KeyGUID, s.Referenced = nu, k2.GUID(), ref
 			run.Lock()
@@ -482,34 +494,48 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 		}
 	}
 
-	// The head, phase 1: the committed tree, outside the lock. Old blocks
-	// the live dataset drops meanwhile stay allocated until the swap.
+	// The head, phase 1: the committed tree, outside the lock, then again
+	// what was committed meanwhile (sharing the rest), until little
+	// changes. Old blocks the live dataset drops meanwhile stay allocated
+	// until the swap.
 	dp.mu.Lock()
 	r = dp.m.Datasets[id]
 	l = dp.live[id]
 	k1, k2 := l.key, l.newKey
 	run.deferKills = true
-	if l.os != nil && l.os.Dirty() {
-		if err := dp.txgDo(nil); err != nil {
-			dp.mu.Unlock()
-			return false, err
-		}
-	}
-	rT, tT := r.Root, dp.p.Txg()
 	var last *dsRec
 	if n := len(r.Snaps); n > 0 {
 		last = dp.m.Datasets[r.Snaps[n-1]]
 	}
 	dp.mu.Unlock()
 	report("head", total-1)
-	rw := rewriter(k1, k2, nil, 0, "head", total-1)
-	var lastTxg uint64
+	var share *dmu.Locator
+	var shareTxg, lastTxg uint64
 	if last != nil {
-		rw.Share, rw.ShareTxg, lastTxg = dmu.NewLocator(dp.p, last.Root), last.CreateTxg, last.CreateTxg
+		share, shareTxg, lastTxg = dmu.NewLocator(dp.p, last.Root), last.CreateTxg, last.CreateTxg
 	}
-	n1, err := rw.Tree(rT)
-	if err != nil {
-		return false, fail(err)
+	var tT uint64
+	for round := 0; round < headRounds; round++ {
+		dp.mu.Lock()
+		if l.os != nil && l.os.Dirty() {
+			if err := dp.txgDo(nil); err != nil {
+				dp.mu.Unlock()
+				return false, err
+			}
+		}
+		var rT format.BlockPointer
+		rT, tT = r.Root, dp.p.Txg()
+		dp.mu.Unlock()
+		before := run.done.Load()
+		rw := rewriter(k1, k2, share, shareTxg, "head", total-1)
+		n1, err := rw.Tree(rT)
+		if err != nil {
+			return false, fail(err)
+		}
+		share, shareTxg = dmu.NewLocator(dp.p, n1), tT
+		if round > 0 && run.done.Load()-before < headCatchUp {
+			break
+		}
 	}
 
 	// Phase 2, under the lock: what changed since tT, sharing the rest.
@@ -519,8 +545,8 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 		return false, errf(CodeIO, "cannot rekey '%s': dataset changed during the rekey", res.Dataset)
 	}
 	l = dp.live[id]
-	rw2 := rewriter(k1, k2, dmu.NewLocator(dp.p, n1), tT, "head", total-1)
-	err = dp.txgDo(func(txg uint64) error {
+	rw2 := rewriter(k1, k2, share, shareTxg, "head", total-1)
+	err := dp.txgDo(func(txg uint64) error {
 		if n := len(r.Snaps); (last == nil && n > 0) || (last != nil && r.Snaps[n-1] != last.ID) {
 			return errSnapshotTaken
 		}
@@ -540,28 +566,41 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 		if err != nil {
 			return fail(err)
 		}
-		// Every old block of the head is the head's alone now.
-		err = dmu.Walk(dp.p, old, func(bp *format.BlockPointer) (bool, error) {
-			dp.p.Free(bp)
+		// Phase-1 blocks the final tree does not use. Blocks born at or
+		// before the newest snapshot come from it and were not written here.
+		used := map[[2]uint64]bool{}
+		err = dmu.Walk(dp.p, nu, func(bp *format.BlockPointer) (bool, error) {
+			if bp.PhysBirth <= lastTxg {
+				return false, nil
+			}
+			used[[2]uint64{uint64(bp.Vdev), bp.Offset}] = true
 			return true, nil
 		})
 		if err != nil {
 			return fail(err)
 		}
-		// Phase-1 blocks the final tree does not use.
-		err = dmu.Diff(dp.p, n1, nu, lastTxg, func(bp *format.BlockPointer) error {
-			dp.p.Free(bp)
-			return nil
+		// Every old block of the head is the head's alone now. Everything
+		// that can fail is done before the first free.
+		var dead []format.BlockPointer
+		err = dmu.Walk(dp.p, old, func(bp *format.BlockPointer) (bool, error) {
+			dead = append(dead, *bp)
+			return true, nil
 		})
 		if err != nil {
 			return fail(err)
 		}
 		run.Lock()
-		for i := range run.deferred {
-			dp.p.Free(&run.deferred[i])
+		for i := range run.placed {
+			if bp := &run.placed[i]; !used[[2]uint64{uint64(bp.Vdev), bp.Offset}] {
+				dead = append(dead, *bp)
+			}
 		}
+		dead = append(dead, run.deferred...)
 		run.deferred, run.placed = nil, nil
 		run.Unlock()
+		for i := range dead {
+			dp.p.Free(&dead[i])
+		}
 		run.deferKills = false
 		r.Root, r.KeyGUID, r.Referenced = nu, k2.GUID(), ref
 		r.Wrapped = r.Rekey.Wrapped
