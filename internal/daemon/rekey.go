@@ -68,6 +68,10 @@ func (d *Daemon) Rekey(ctx context.Context, c api.Caller, req api.RekeyReq) (api
 		return api.RekeyResp{}, err
 	}
 	names, err := dp.RekeyTargets(req.Name, req.Recursive)
+	if err != nil && !req.Recursive && dp.RekeyRunning(req.Name) {
+		// Already running (resumed when the key was loaded): follow it.
+		return api.RekeyResp{Datasets: []string{req.Name}}, nil
+	}
 	d.auditLog(c, "rekey", req.Name, err)
 	if err != nil {
 		return api.RekeyResp{}, apiErr(err)

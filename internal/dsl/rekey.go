@@ -665,3 +665,11 @@ func unwrapRekey(d *dsRec, wk crypto.Secret) (*crypto.DatasetKey, error) {
 	}
 	return k, nil
 }
+
+// RekeyRunning reports whether a deep rekey of dataset name is running.
+func (dp *Pool) RekeyRunning(name string) bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	return r != nil && dp.rk[r.ID] != nil
+}
