@@ -23,11 +23,24 @@ type rekeyState struct {
 	Started int64  `json:"started"`  // unix seconds
 }
 
+// blockRef is where a block lies: all that freeing it needs (16 bytes
+// instead of a 128-byte pointer per block in flight).
+type blockRef struct {
+	Vdev, PSize uint32
+	Offset      uint64
+}
+
+func refOf(bp *format.BlockPointer) blockRef { return blockRef{bp.Vdev, bp.PSize, bp.Offset} }
+
+func (b blockRef) bp() *format.BlockPointer {
+	return &format.BlockPointer{Vdev: b.Vdev, PSize: b.PSize, Offset: b.Offset}
+}
+
 // rekeyRun is the in-memory state of a running deep rekey of one dataset.
 type rekeyRun struct {
 	mu         sync.Mutex            // held around every placement (Check reads a stable allocator)
-	placed     []format.BlockPointer // written, not yet in a committed tree
-	deferred   []format.BlockPointer // old head blocks killed while the head is being read
+	placed     []blockRef // written, not yet in a committed tree
+	deferred   []blockRef // old head blocks killed while the head is being read
 	deferKills bool                  // dp.mu
 	done       atomic.Uint64         // bytes written
 	total      uint64
@@ -126,7 +139,7 @@ func (dp *Pool) snapsRekeyed(r *dsRec) bool {
 func (dp *Pool) freeOld(r *dsRec, bp *format.BlockPointer) {
 	if run := dp.rk[r.ID]; run != nil && run.deferKills {
 		run.mu.Lock()
-		run.deferred = append(run.deferred, *bp)
+		run.deferred = append(run.deferred, refOf(bp))
 		run.mu.Unlock()
 		return
 	}
@@ -354,7 +367,7 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 	var lastReport time.Time
 	rewriter := func(old, nu *crypto.DatasetKey, share *dmu.Locator, shareTxg uint64, phase string, n int) *dmu.Rewrite {
 		return &dmu.Rewrite{Pool: dp.p, Old: old, New: nu, Share: share, ShareTxg: shareTxg, Guard: run,
-			Placed: func(bp *format.BlockPointer) { run.placed = append(run.placed, *bp) },
+			Placed: func(bp *format.BlockPointer) { run.placed = append(run.placed, refOf(bp)) },
 			Done: func(bp *format.BlockPointer) error {
 				if dp.closing.Load() {
 					return errf(CodeIO, "cannot rekey '%s': pool is being closed", res.Dataset)
@@ -590,12 +603,14 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 			return fail(err)
 		}
 		run.Lock()
-		for i := range run.placed {
-			if bp := &run.placed[i]; !used[[2]uint64{uint64(bp.Vdev), bp.Offset}] {
-				dead = append(dead, *bp)
+		for _, b := range run.placed {
+			if !used[[2]uint64{uint64(b.Vdev), b.Offset}] {
+				dead = append(dead, *b.bp())
 			}
 		}
-		dead = append(dead, run.deferred...)
+		for _, b := range run.deferred {
+			dead = append(dead, *b.bp())
+		}
 		run.deferred, run.placed = nil, nil
 		run.Unlock()
 		for i := range dead {
@@ -625,11 +640,11 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 func (dp *Pool) abandon(run *rekeyRun) {
 	run.Lock()
 	defer run.Unlock()
-	for i := range run.placed {
-		dp.p.Free(&run.placed[i])
+	for _, b := range run.placed {
+		dp.p.Free(b.bp())
 	}
-	for i := range run.deferred {
-		dp.p.Free(&run.deferred[i])
+	for _, b := range run.deferred {
+		dp.p.Free(b.bp())
 	}
 	run.placed, run.deferred = nil, nil
 	run.deferKills = false
