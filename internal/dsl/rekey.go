@@ -38,11 +38,11 @@ func (b blockRef) bp() *format.BlockPointer {
 
 // rekeyRun is the in-memory state of a running deep rekey of one dataset.
 type rekeyRun struct {
-	mu         sync.Mutex            // held around every placement (Check reads a stable allocator)
-	placed     []blockRef // written, not yet in a committed tree
-	deferred   []blockRef // old head blocks killed while the head is being read
-	deferKills bool                  // dp.mu
-	done       atomic.Uint64         // bytes written
+	mu         sync.Mutex    // held around every placement (Check reads a stable allocator)
+	placed     []blockRef    // written, not yet in a committed tree
+	deferred   []blockRef    // old head blocks killed while the head is being read
+	deferKills bool          // dp.mu
+	done       atomic.Uint64 // bytes written
 	total      uint64
 	objsets    int // swapped so far in this run
 }
