@@ -374,6 +374,24 @@ func TestDeepRekeyConcurrentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two cached objects: one with its bonus loaded before the rekey, one
+	// without; both must work on the new tree afterwards.
+	var ids []uint64
+	for id := range f.versions["head"] {
+		ids = append(ids, id)
+	}
+	loaded, unloaded := ids[0], ids[1]
+	oL, err := os.Object(loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oL.Bonus(); err != nil {
+		t.Fatal(err)
+	}
+	oU, err := os.Object(unloaded)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := make([]byte, 4<<20)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -424,6 +442,15 @@ func TestDeepRekeyConcurrentWrites(t *testing.T) {
 	if err := obj.Read(got, 0); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("live object after the rekey: %v", err)
 	}
+	if b, err := oU.Bonus(); err != nil || !strings.HasPrefix(string(b), "bonus-") {
+		t.Fatalf("bonus of a cached object after the rekey: %q %v", b, err)
+	}
+	if err := oL.SetBonus([]byte("bonus-after-rekey")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	f.verify(t)
 	checked(t, dp)
 	if err := dp.Sync(); err != nil {
@@ -437,6 +464,12 @@ func TestDeepRekeyConcurrentWrites(t *testing.T) {
 	}
 	if b, err := readFile(dp, "tank/secret", id, len(want)); err != nil || !bytes.Equal(b, want) {
 		t.Fatalf("object after reimport: %v", err)
+	}
+	os, _ = dp.Objset("tank/secret")
+	if o, err := os.Object(loaded); err != nil {
+		t.Fatal(err)
+	} else if b, err := o.Bonus(); err != nil || string(b) != "bonus-after-rekey" {
+		t.Fatalf("bonus set after the rekey: %q %v", b, err)
 	}
 	f.verify(t)
 	checked(t, dp)
