@@ -630,6 +630,14 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 	if err != nil {
 		return false, err
 	}
+	// Freed blocks are released (and punched out of the vdev files) only
+	// DeferTxgs commits later: commit until the old blocks are gone from
+	// the disk, not only from the trees.
+	for i := 0; i < pool.DeferTxgs; i++ {
+		if err := dp.txgDo(nil); err != nil {
+			return false, err
+		}
+	}
 	run.objsets++
 	report("head", total)
 	return false, nil

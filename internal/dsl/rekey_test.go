@@ -219,6 +219,17 @@ func opened(t *testing.T, dp *Pool, name string, key *crypto.DatasetKey) (ok, al
 	return ok, all
 }
 
+func roots(dp *Pool, name string) []format.BlockPointer {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	r := dp.lookup(name)
+	out := []format.BlockPointer{r.Root}
+	for _, s := range dp.snapshots(r) {
+		out = append(out, s.Root)
+	}
+	return out
+}
+
 func usedBySnaps(dp *Pool, name string) uint64 {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
@@ -233,6 +244,24 @@ func TestDeepRekey(t *testing.T) {
 	if ok, all := opened(t, dp, "tank/secret", k1); ok != all || all < 50 {
 		t.Fatalf("before the rekey the old key opens %d of %d blocks", ok, all)
 	}
+	// The stored ciphertext of every old data block, to look for on disk
+	// afterwards.
+	var oldCT [][]byte
+	for _, root := range roots(dp, "tank/secret") {
+		err := dmu.Walk(dp.p, root, func(bp *format.BlockPointer) (bool, error) {
+			if bp.Type == format.TypeData {
+				b, err := dp.p.ReadStored(bp)
+				if err != nil {
+					return false, err
+				}
+				oldCT = append(oldCT, b[:min(len(b), 48)])
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	snapsBefore := usedBySnaps(dp, "tank/secret")
 	allocBefore := dp.p.AllocatedBytes() - dp.p.DeferredBytes()
 	var progress []RekeyProgress
@@ -246,10 +275,25 @@ func TestDeepRekey(t *testing.T) {
 	if len(progress) == 0 || progress[len(progress)-1].Objsets != 5 || progress[len(progress)-1].Bytes == 0 {
 		t.Fatalf("progress %+v", progress)
 	}
+	// Only the previous metadata documents wait to be released; every old
+	// block of the dataset is released (and punched out of the file).
+	mosBP := dp.p.MOSPointer()
+	if n, d := dp.p.PendingFrees(), dp.p.DeferredBytes(); n != 0 || d > uint64(pool.DeferTxgs)*pool.ASize(&mosBP) {
+		t.Fatalf("after the rekey %d frees pending and %d bytes deferred: old blocks still on disk", n, d)
+	}
 	checked(t, dp)
 	f.verify(t)
 	if ok, all := opened(t, dp, "tank/secret", k1); ok != 0 {
 		t.Fatalf("after the rekey the old key still opens %d of %d blocks", ok, all)
+	}
+	disk, err := os.ReadFile(filepath.Join(f.dir, "d0", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ct := range oldCT {
+		if bytes.Contains(disk, ct) {
+			t.Fatalf("old ciphertext %d of %d is still in the vdev file", i, len(oldCT))
+		}
 	}
 	k2 := masterKey(t, dp, "tank/secret")
 	if ok, all := opened(t, dp, "tank/secret", k2); ok != all {
