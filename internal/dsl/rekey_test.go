@@ -596,6 +596,19 @@ func TestDeepRekeyResume(t *testing.T) {
 			if _, err := dp.Destroy("tank/secret@a", DestroyOpts{}); err == nil || !strings.Contains(err.Error(), "deep rekey of 'tank/secret' in progress") {
 				t.Fatalf("destroy during an interrupted rekey: %v", err)
 			}
+			if st, _ := dp.RekeyStatus("tank/secret", false); st[0].SnapsDone > 0 && st[0].SnapsDone < st[0].Snaps {
+				// @a has the new key, @c the old one: a raw incremental
+				// between them cannot be applied anywhere.
+				err := dp.Send(context.Background(), "tank/secret@c", SendOpts{Raw: true, From: "@a"}, io.Discard)
+				if err == nil || err.Error() != "cannot send 'tank/secret@c': incremental source 'tank/secret@a' has another master key (deep rekey); send a full stream" {
+					t.Fatalf("raw incremental across keys: %v", err)
+				}
+				// A plaintext incremental reads each side with its own key.
+				var buf bytes.Buffer
+				if err := dp.Send(context.Background(), "tank/secret@c", SendOpts{From: "@a"}, &buf); err != nil || buf.Len() == 0 {
+					t.Fatalf("plain incremental across keys: %v", err)
+				}
+			}
 			if tc.crash {
 				dp.Close()
 				found, err := pool.Scan([]string{crashDir})

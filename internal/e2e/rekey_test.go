@@ -120,6 +120,7 @@ func TestRekeyKillDaemon(t *testing.T) {
 		snaps[s] = tree(t, dir)
 	}
 	writeFiles(t, dir, "head", 4, rng)
+	head := tree(t, dir)
 
 	// A writer runs during the whole rekey; its fsynced files must survive.
 	type done struct {
@@ -210,6 +211,12 @@ func TestRekeyKillDaemon(t *testing.T) {
 	wg.Wait()
 	for s, want := range snaps {
 		sameTree(t, "@"+s, tree(t, filepath.Join(dir, ".coffer", "snapshot", s)), want)
+	}
+	now := tree(t, dir)
+	for n, h := range head {
+		if now[n] != h {
+			t.Fatalf("head file %s differs after the rekey", n)
+		}
 	}
 	for _, f := range durable {
 		b, err := os.ReadFile(filepath.Join(dir, f.name))
