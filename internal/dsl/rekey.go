@@ -363,7 +363,7 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 				Bytes: run.done.Load(), TotalSize: run.total})
 		}
 	}
-	var blocks atomic.Uint64
+	var blocks, headBlocks atomic.Uint64
 	var lastReport time.Time
 	rewriter := func(old, nu *crypto.DatasetKey, share *dmu.Locator, shareTxg uint64, phase string, n int) *dmu.Rewrite {
 		return &dmu.Rewrite{Pool: dp.p, Old: old, New: nu, Share: share, ShareTxg: shareTxg, Guard: run,
@@ -378,7 +378,13 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 					report(phase, n)
 				}
 				if rekeyHook != nil {
-					return rekeyHook("block", blocks.Add(1))
+					n := blocks.Add(1)
+					if phase == "head" {
+						if err := rekeyHook("head-block", headBlocks.Add(1)); err != nil {
+							return err
+						}
+					}
+					return rekeyHook("block", n)
 				}
 				return nil
 			}}

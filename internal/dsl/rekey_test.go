@@ -567,6 +567,8 @@ func TestDeepRekeyResume(t *testing.T) {
 		{"objset", 3, false},
 		{"objset", 4, true},
 		{"block", 50, false},
+		{"head-block", 1, true},
+		{"head-block", 5, false},
 	} {
 		t.Run(fmt.Sprintf("%s%d-crash=%v", tc.event, tc.n, tc.crash), func(t *testing.T) {
 			f := newRekeyFixture(t)
