@@ -378,13 +378,13 @@ func (dp *Pool) rekeyOne(id uint64, progress func(RekeyProgress)) (res RekeyResu
 					report(phase, n)
 				}
 				if rekeyHook != nil {
-					n := blocks.Add(1)
+					b := blocks.Add(1)
 					if phase == "head" {
 						if err := rekeyHook("head-block", headBlocks.Add(1)); err != nil {
 							return err
 						}
 					}
-					return rekeyHook("block", n)
+					return rekeyHook("block", b)
 				}
 				return nil
 			}}
@@ -449,6 +449,14 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 			s = x
 			break
 		}
+		var oldRoot, prevRoot format.BlockPointer
+		var prevTxg uint64
+		if s != nil {
+			oldRoot = s.Root
+		}
+		if prev != nil {
+			prevRoot, prevTxg = prev.Root, prev.CreateTxg
+		}
 		dp.mu.Unlock()
 		if s == nil {
 			break
@@ -456,9 +464,8 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 		report(s.Name, done)
 		rw := rewriter(k1, k2, nil, 0, s.Name, done)
 		if prev != nil {
-			rw.Share, rw.ShareTxg = dmu.NewLocator(dp.p, prev.Root), prev.CreateTxg
+			rw.Share, rw.ShareTxg = dmu.NewLocator(dp.p, prevRoot), prevTxg
 		}
-		oldRoot := s.Root
 		nu, err := rw.Tree(oldRoot)
 		if err != nil {
 			return false, fail(err)
@@ -523,16 +530,14 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 	k1, k2 := l.key, l.newKey
 	run.deferKills = true
 	var last *dsRec
+	var share *dmu.Locator
+	var shareTxg, lastTxg uint64
 	if n := len(r.Snaps); n > 0 {
 		last = dp.m.Datasets[r.Snaps[n-1]]
+		share, shareTxg, lastTxg = dmu.NewLocator(dp.p, last.Root), last.CreateTxg, last.CreateTxg
 	}
 	dp.mu.Unlock()
 	report("head", total-1)
-	var share *dmu.Locator
-	var shareTxg, lastTxg uint64
-	if last != nil {
-		share, shareTxg, lastTxg = dmu.NewLocator(dp.p, last.Root), last.CreateTxg, last.CreateTxg
-	}
 	var tT uint64
 	for round := 0; round < headRounds; round++ {
 		dp.mu.Lock()
