@@ -83,10 +83,10 @@ func TestRekeyReportsFailure(t *testing.T) {
 	t.Parallel()
 	b := &scriptedRekey{script: []api.RekeyStatus{
 		{Dataset: "tank/a", State: "in-progress", SnapsDone: 1, Snaps: 3,
-			LastError: "cannot rekey 'tank/a': 'tank/a@s' is busy (a send is reading it)"},
+			LastError: "cannot rekey 'tank/a': pool is being closed"},
 	}}
 	res := run(t, serveRekey(t, b), "", "rekey", "-j", "tank/a")
-	if res.Code != 1 || !strings.HasSuffix(res.Stderr, "cannot rekey 'tank/a': 'tank/a@s' is busy (a send is reading it)\n") {
+	if res.Code != 1 || !strings.HasSuffix(res.Stderr, "cannot rekey 'tank/a': pool is being closed\n") {
 		t.Fatalf("exit %d stderr %q", res.Code, res.Stderr)
 	}
 	b2 := &scriptedRekey{err: &api.Error{Code: api.CodeInvalid, Message: "cannot rekey 'tank/p': dataset is not encrypted"}}

@@ -470,10 +470,15 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 		if err != nil {
 			return false, fail(err)
 		}
+		// A send reading the old tree of s holds it: wait for it to end.
 		dp.mu.Lock()
-		if dp.holds[s.ID] > 0 {
+		for dp.holds[s.ID] > 0 {
 			dp.mu.Unlock()
-			return false, errf(CodeBusy, "cannot rekey '%s': '%s' is busy (a send is reading it)", res.Dataset, s.Name)
+			if dp.closing.Load() {
+				return false, errf(CodeIO, "cannot rekey '%s': pool is being closed", res.Dataset)
+			}
+			time.Sleep(100 * time.Millisecond)
+			dp.mu.Lock()
 		}
 		err = dp.txgDo(func(txg uint64) error {
 			if dp.m.Datasets[s.ID] != s || s.Root != oldRoot {

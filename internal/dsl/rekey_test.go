@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"coffer/internal/crypto"
 	"coffer/internal/dmu"
@@ -854,4 +855,50 @@ func BenchmarkDeepRekey(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestDeepRekeyWaitsForSend: a send holding a snapshot's old tree delays
+// that snapshot's swap until the send ends; the rekey then completes.
+func TestDeepRekeyWaitsForSend(t *testing.T) {
+	f := newRekeyFixture(t)
+	dp := f.dp
+	defer dp.Close()
+	dp.mu.Lock()
+	b := dp.lookup("tank/secret@b")
+	dp.hold(b.ID) // as Send does, under the lock
+	dp.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := dp.Rekey("tank/secret", RekeyOpts{})
+		done <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := dp.RekeyStatus("tank/secret", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[0].SnapsDone == 1 && st[0].State == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rekey did not reach @b: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("rekey ended while @b was held: %v", err)
+	default:
+	}
+	if st, _ := dp.RekeyStatus("tank/secret", false); st[0].SnapsDone != 1 {
+		t.Fatalf("held snapshot swapped: %+v", st)
+	}
+	dp.release(b.ID)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.verify(t)
+	checked(t, dp)
 }
