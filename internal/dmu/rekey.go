@@ -28,12 +28,13 @@ type Rewrite struct {
 	// same position instead of being written again.
 	Share    *Locator
 	ShareTxg uint64
-	// Placed is told about every block written, before it is referenced
-	// anywhere (so that an abandoned rewrite can free them). It may be
-	// called from several goroutines.
+	// Placed is told about every block allocated, before it is written and
+	// referenced anywhere (so that an abandoned rewrite can free them). It
+	// may be called from several goroutines.
 	Placed func(bp *format.BlockPointer)
-	// Guard, when set, is held around each placement and its Placed call,
-	// so that a consistency check sees no block allocated but unrecorded.
+	// Guard, when set, is held around each allocation and its Placed call
+	// (not the write), so that a consistency check sees no block allocated
+	// but unrecorded.
 	Guard sync.Locker
 	// Done is called, from the calling goroutine, after each block is
 	// rewritten; an error stops the rewrite.
@@ -52,17 +53,17 @@ func (rw *Rewrite) Tree(root format.BlockPointer) (format.BlockPointer, error) {
 func (rw *Rewrite) place(stored []byte, bp *format.BlockPointer) error {
 	if rw.Guard != nil {
 		rw.Guard.Lock()
-		defer rw.Guard.Unlock()
 	}
-	err := rw.Pool.Place(bp, stored)
-	pool.PutBuf(stored)
-	if err != nil {
-		return err
-	}
+	rw.Pool.Alloc(bp)
 	if rw.Placed != nil {
 		rw.Placed(bp)
 	}
-	return nil
+	if rw.Guard != nil {
+		rw.Guard.Unlock()
+	}
+	err := rw.Pool.WriteStored(bp, stored)
+	pool.PutBuf(stored)
+	return err
 }
 
 func (rw *Rewrite) done(bp *format.BlockPointer) error {

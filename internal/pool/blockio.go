@@ -137,6 +137,13 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 // Place allocates space for an encoded block, fills in its address and
 // writes it.
 func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
+	p.Alloc(bp)
+	return p.WriteStored(bp, stored)
+}
+
+// Alloc allocates space for an encoded block of bp.PSize bytes and fills in
+// its address; WriteStored writes it there.
+func (p *Pool) Alloc(bp *format.BlockPointer) {
 	n := asize(bp.PSize)
 	p.mu.Lock()
 	vi := 0
@@ -149,6 +156,11 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 	p.mu.Unlock()
 	bp.Vdev = uint32(vi)
 	bp.Offset = off
+}
+
+// WriteStored writes a block's stored bytes at the address Alloc gave it.
+func (p *Pool) WriteStored(bp *format.BlockPointer, stored []byte) error {
+	n := asize(bp.PSize)
 	// Pad to the allocation unit so that the tail of the sector holds no
 	// stale bytes (stored has room: buffers are powers of two >= 512).
 	buf := stored
@@ -161,7 +173,7 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 			copy(buf, stored)
 		}
 	}
-	if err := p.tops[vi].WriteAt(buf, int64(off)); err != nil {
+	if err := p.tops[bp.Vdev].WriteAt(buf, int64(bp.Offset)); err != nil {
 		return fmt.Errorf("write block: %w", err)
 	}
 	return nil
