@@ -276,3 +276,75 @@ func TestRekeyCLI(t *testing.T) {
 	var raw json.RawMessage
 	mustJSON(t, d.ok("rekey", "--status", "-r", "-j", "tank"), &raw)
 }
+
+// TestRekeyResumesAtStart: a key-format dataset whose key the keystore
+// holds is unlocked at daemon start, and an interrupted rekey of it
+// continues by itself, with no command; the user key is unchanged.
+func TestRekeyResumesAtStart(t *testing.T) {
+	d := startDaemon(t)
+	mnt := t.TempDir()
+	d.ok("pool", "create", "-O", "mountpoint="+mnt, "tank", filepath.Join(t.TempDir(), "v"))
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	keyFile := filepath.Join(t.TempDir(), "vault.key")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("create", "-o", "encryption=on", "-o", "keyformat=raw", "-o", "keylocation=file://"+keyFile, "tank/vault")
+	os.Remove(keyFile) // the keystore must be enough from now on
+	d.ok("mount", "tank/vault")
+	dir := filepath.Join(mnt, "vault")
+	rng := rand.New(rand.NewPCG(3, 4))
+	writeFiles(t, dir, "a", 16, rng)
+	d.ok("snapshot", "tank/vault@a")
+	snapA := tree(t, dir)
+	writeFiles(t, dir, "b", 16, rng)
+	d.ok("snapshot", "tank/vault@b")
+	head := tree(t, dir)
+	exported := d.ok("key", "export", "tank/vault")
+	interrupted := false
+	for attempt := 0; attempt < 4 && !interrupted; attempt++ {
+		d.ok("rekey", "--no-wait", "tank/vault")
+		time.Sleep(time.Duration(10+rand.IntN(150)) * time.Millisecond)
+		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-d.exit
+		d.cmd = nil
+		d.start() // unlocks from the keystore; resumes the rekey
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st, done, all := d.rekeyState("tank/vault")
+			if st == "none" {
+				break
+			}
+			interrupted = true
+			if st != "running" && time.Now().After(deadline.Add(-50*time.Second)) {
+				t.Fatalf("attempt %d: rekey not resumed at start: %s %d/%d", attempt, st, done, all)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("attempt %d: resumed rekey did not finish", attempt)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !interrupted {
+		t.Fatal("no kill hit a running rekey")
+	}
+	audit, _ := os.ReadFile(filepath.Join(d.state, "audit.log"))
+	if !strings.Contains(string(audit), `"dataset":"tank/vault","ok":true,"op":"rekey-resume-done"`) {
+		t.Fatalf("audit log lacks the resumed rekey:\n%s", audit)
+	}
+	if got := d.ok("key", "export", "tank/vault"); got != exported {
+		t.Fatalf("deep rekey changed the user key:\n%s\n%s", exported, got)
+	}
+	if r := d.run(nil, "mount", "tank/vault"); r.code != 0 && !strings.Contains(r.stderr, "already mounted") {
+		t.Fatalf("mount: %s", r)
+	}
+	sameTree(t, "head", tree(t, dir), head)
+	sameTree(t, "@a", tree(t, filepath.Join(dir, ".coffer", "snapshot", "a")), snapA)
+	sameTree(t, "@b", tree(t, filepath.Join(dir, ".coffer", "snapshot", "b")), head)
+	d.ok("pool", "check", "tank")
+}
