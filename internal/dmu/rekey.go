@@ -317,14 +317,36 @@ func (os *Objset) Rekey(txg uint64, key *crypto.DatasetKey, rewrite func(old for
 	if err != nil {
 		return old, format.BlockPointer{}, err
 	}
+	if err := os.switchTo(nu, key); err != nil {
+		return old, nu, err
+	}
+	return old, nu, nil
+}
+
+// Retarget moves a read-only object set (an open snapshot) to the same
+// version rewritten under another key by a deep rekey: reads go to the new
+// tree from then on, and cached objects stay valid. On error it keeps the
+// old tree.
+func (os *Objset) Retarget(root format.BlockPointer, key *crypto.DatasetKey) error {
+	os.mu.Lock()
+	defer os.mu.Unlock()
+	if !os.readOnly {
+		return errors.New("retarget of a writable object set")
+	}
+	return os.switchTo(root, key)
+}
+
+// switchTo makes the object set continue on tree nu protected by key; os.mu
+// held, nothing dirty.
+func (os *Objset) switchTo(nu format.BlockPointer, key *crypto.DatasetKey) error {
 	// Read everything the new tree must provide before changing anything.
 	b, err := os.pool.ReadBlock(&nu, key, headerAD(key.GUID()))
 	if err != nil {
-		return old, nu, fmt.Errorf("read rewritten object set: %w", err)
+		return fmt.Errorf("read rewritten object set: %w", err)
 	}
 	var hdr format.Objset
 	if err := hdr.Decode(b); err != nil {
-		return old, nu, err
+		return err
 	}
 	tmp := newObjset(os.pool, Options{Key: key})
 	tmp.meta = &Object{os: tmp, id: metaObject, dn: hdr.Meta}
@@ -332,14 +354,14 @@ func (os *Objset) Rekey(txg uint64, key *crypto.DatasetKey, rewrite func(old for
 	for id := range os.objs {
 		blk, err := tmp.meta.readBlock(id / format.DnodesPerBlock)
 		if err != nil {
-			return old, nu, err
+			return err
 		}
 		var dn format.Dnode
 		if err := dn.Decode(blk[(id%format.DnodesPerBlock)*format.DnodeSize:]); err != nil {
-			return old, nu, err
+			return err
 		}
 		if dn.IsFree() {
-			return old, nu, fmt.Errorf("rewritten object set: %w: object %d missing", format.ErrCorrupt, id)
+			return fmt.Errorf("rewritten object set: %w: object %d missing", format.ErrCorrupt, id)
 		}
 		dns[id] = dn
 	}
@@ -349,5 +371,5 @@ func (os *Objset) Rekey(txg uint64, key *crypto.DatasetKey, rewrite func(old for
 	for id, o := range os.objs {
 		o.dn, o.ind = dns[id], nil
 	}
-	return old, nu, nil
+	return nil
 }

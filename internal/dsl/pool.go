@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"coffer/internal/compress"
 	"coffer/internal/crypto"
@@ -54,6 +55,9 @@ type Pool struct {
 	busy  func(name string) bool
 	holds map[uint64]int       // snapshots a send is reading
 	rk    map[uint64]*rekeyRun // running deep rekeys, by dataset id
+	// snapOpen holds the snapshot object sets handed out (FUSE snapshot
+	// directories), so that a deep rekey can move them to the new tree.
+	snapOpen map[uint64][]weak.Pointer[dmu.Objset]
 	// rekeys counts running deep rekeys; closing tells them to stop.
 	rekeys  sync.WaitGroup
 	closing atomic.Bool
@@ -510,6 +514,18 @@ func (dp *Pool) SnapshotObjset(name string) (*dmu.Objset, error) {
 	if err != nil {
 		return nil, errf(CodeIO, "cannot open '%s': %v", name, err)
 	}
+	if s.Suite != 0 {
+		if dp.snapOpen == nil {
+			dp.snapOpen = map[uint64][]weak.Pointer[dmu.Objset]{}
+		}
+		live := dp.snapOpen[s.ID][:0]
+		for _, w := range dp.snapOpen[s.ID] {
+			if w.Value() != nil {
+				live = append(live, w)
+			}
+		}
+		dp.snapOpen[s.ID] = append(live, weak.Make(os))
+	}
 	return os, nil
 }
 
@@ -530,16 +546,4 @@ func (dp *Pool) Snapshots(name string) []string {
 		out = append(out, s.Name)
 	}
 	return out
-}
-
-// SnapshotKeyGUID is the GUID of the master key of snapshot name (0 when
-// unencrypted or missing); a deep rekey changes it when it replaces the
-// snapshot's tree.
-func (dp *Pool) SnapshotKeyGUID(name string) uint64 {
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	if s := dp.lookup(name); s != nil && s.Type == "snapshot" {
-		return s.KeyGUID
-	}
-	return 0
 }

@@ -507,6 +507,15 @@ func (dp *Pool) rekeyPass(id uint64, run *rekeyRun, res *RekeyResult,
 				dp.p.Free(&dead[i])
 			}
 			s.Root, s.KeyGUID, s.Referenced = nu, k2.GUID(), ref
+			// Open views of s (snapshot directories) continue on the new
+			// tree; its old blocks are released only after this commit.
+			for _, w := range dp.snapOpen[s.ID] {
+				if os := w.Value(); os != nil {
+					if err := os.Retarget(nu, k2); err != nil {
+						dp.opts.Logger.Error("open snapshot stays on its old tree", "snapshot", s.Name, "err", err)
+					}
+				}
+			}
 			run.Lock()
 			run.placed = nil
 			run.Unlock()

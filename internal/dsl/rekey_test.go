@@ -263,6 +263,21 @@ func TestDeepRekey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A snapshot opened before the rekey (a mounted snapshot directory)
+	// reads on after it, from the new tree.
+	openSnap, err := dp.SnapshotObjset("tank/secret@a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var openID uint64
+	for id := range f.versions["tank/secret@a"] {
+		openID = id
+		break
+	}
+	openObj, err := openSnap.Object(openID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	snapsBefore := usedBySnaps(dp, "tank/secret")
 	allocBefore := dp.p.AllocatedBytes() - dp.p.DeferredBytes()
 	var progress []RekeyProgress
@@ -286,6 +301,14 @@ func TestDeepRekey(t *testing.T) {
 	f.verify(t)
 	if ok, all := opened(t, dp, "tank/secret", k1); ok != 0 {
 		t.Fatalf("after the rekey the old key still opens %d of %d blocks", ok, all)
+	}
+	if openSnap.KeyGUID() != res[0].NewKeyGUID {
+		t.Fatal("open snapshot still on the old key")
+	}
+	wantOpen := f.versions["tank/secret@a"][openID]
+	gotOpen := make([]byte, len(wantOpen))
+	if err := openObj.Read(gotOpen, 0); err != nil || !bytes.Equal(gotOpen, wantOpen) {
+		t.Fatalf("object of a snapshot opened before the rekey: %v", err)
 	}
 	disk, err := os.ReadFile(filepath.Join(f.dir, "d0", "data"))
 	if err != nil {

@@ -187,6 +187,7 @@ func (dp *Pool) destroySnapshot(s *dsRec) error {
 		o.Written += s.Written
 	}
 	delete(dp.m.Datasets, s.ID)
+	delete(dp.snapOpen, s.ID)
 	return nil
 }
 

@@ -343,3 +343,24 @@ func TestRekeyResumesAtStart(t *testing.T) {
 	sameTree(t, "@b", tree(t, filepath.Join(dir, ".coffer", "snapshot", "b")), head)
 	d.ok("pool", "check", "tank")
 }
+
+// TestRekeySnapshotDirStaysReadable: a snapshot directory read before a
+// rekey reads the same files after it in the same daemon.
+func TestRekeySnapshotDirStaysReadable(t *testing.T) {
+	d := startDaemon(t)
+	mnt := t.TempDir()
+	d.ok("pool", "create", "-O", "mountpoint="+mnt, "tank", filepath.Join(t.TempDir(), "v"))
+	d.okIn(pass("correct horse battery"), "create", "-o", "keyformat=passphrase", "-o", "pbkdf2iters=100000", "tank/enc")
+	d.ok("mount", "tank/enc")
+	dir := filepath.Join(mnt, "enc")
+	writeFiles(t, dir, "s", 6, rand.New(rand.NewPCG(5, 6)))
+	d.ok("snapshot", "tank/enc@s")
+	snap := filepath.Join(dir, ".coffer", "snapshot", "s")
+	before := tree(t, snap)
+	sameTree(t, "@s before", before, tree(t, dir))
+	if r := d.run(nil, "rekey", "tank/enc"); r.code != 0 {
+		t.Fatalf("rekey: %s", r)
+	}
+	sameTree(t, "@s after the rekey", tree(t, snap), before)
+	d.ok("pool", "check", "tank")
+}

@@ -33,9 +33,3 @@ func (s dslSnapshots) Open(name string) (*zpl.FS, error) {
 	}
 	return zpl.Open(os, zpl.Options{ReadOnly: true})
 }
-
-// Version is the master key GUID of the snapshot: it changes when a deep
-// rekey replaces the snapshot's tree.
-func (s dslSnapshots) Version(name string) uint64 {
-	return s.dp.SnapshotKeyGUID(s.ds + "@" + name)
-}

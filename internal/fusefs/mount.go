@@ -24,12 +24,6 @@ type Snapshots interface {
 	Open(name string) (*zpl.FS, error)
 }
 
-// versioned Snapshots tell when a snapshot's tree was replaced (a deep
-// rekey rewrites it): a view opened on another version is reopened.
-type versioned interface {
-	Version(name string) uint64
-}
-
 // Options configure a mount.
 type Options struct {
 	FS *zpl.FS

@@ -20,7 +20,6 @@ type view struct {
 	timeout time.Duration
 	live    bool   // the mounted file system itself (has .coffer)
 	m       *Mount // the mount
-	version uint64 // snapshots: the tree version the view was opened on
 }
 
 // node is a file, directory or symlink of a view.

@@ -95,11 +95,7 @@ func (m *Mount) snapshotView(name string) (*view, error) {
 		delete(m.views, name) // destroyed: forget a stale view
 		return nil, syscall.ENOENT
 	}
-	var version uint64
-	if vs, ok := m.snaps.(versioned); ok {
-		version = vs.Version(name)
-	}
-	if v := m.views[name]; v != nil && v.version == version {
+	if v := m.views[name]; v != nil {
 		return v, nil
 	}
 	fs, err := m.snaps.Open(name)
@@ -107,7 +103,7 @@ func (m *Mount) snapshotView(name string) (*view, error) {
 		return nil, err
 	}
 	m.nview++
-	v := &view{fs: fs, base: m.nview << viewShift, timeout: m.opts.Timeout, m: m, version: version}
+	v := &view{fs: fs, base: m.nview << viewShift, timeout: m.opts.Timeout, m: m}
 	m.views[name] = v
 	return v, nil
 }
