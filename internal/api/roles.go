@@ -61,6 +61,7 @@ var MethodRoles = map[string][]Role{
 	MRemoteList:     readRoles,
 	MRemoteBackups:  readRoles,
 	MKeystoreStatus: readRoles,
+	MRekeyStatus:    readRoles,
 
 	// Key operations.
 	MLoadKey:         keyRoles,
@@ -72,6 +73,7 @@ var MethodRoles = map[string][]Role{
 	MKeystoreProtect: keyRoles,
 	MKeystoreUnlock:  keyRoles,
 	MKeystoreUncache: keyRoles,
+	MRekey:           keyRoles,
 
 	// Everything else that changes pools and datasets or moves data.
 	MPoolCreate:    opRoles,

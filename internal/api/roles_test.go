@@ -38,7 +38,13 @@ func (allVerbs) KeystoreProtect(context.Context, api.Caller, api.KeystoreProtect
 	return nil
 }
 func (allVerbs) KeystoreUnlock(context.Context, api.Caller, api.KeystoreUnlockReq) error { return nil }
-func (allVerbs) KeystoreUncache(context.Context, api.Caller, api.Empty) error            { return nil }
+func (allVerbs) Rekey(context.Context, api.Caller, api.RekeyReq) (api.RekeyResp, error) {
+	return api.RekeyResp{}, nil
+}
+func (allVerbs) RekeyStatus(context.Context, api.Caller, api.RekeyReq) (api.RekeyStatusResp, error) {
+	return api.RekeyStatusResp{}, nil
+}
+func (allVerbs) KeystoreUncache(context.Context, api.Caller, api.Empty) error { return nil }
 func (allVerbs) PoolCheck(context.Context, api.Caller, api.PoolNameReq) (api.PoolCheckResp, error) {
 	return api.PoolCheckResp{}, nil
 }
@@ -52,6 +58,7 @@ func fullServer(t *testing.T) (*api.Server, *api.Users) {
 	srv.RegisterLock(b)
 	srv.RegisterKeys(b)
 	srv.RegisterCheck(b)
+	srv.RegisterRekey(b)
 	u, err := api.LoadUsers(filepath.Join(t.TempDir(), "users.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +103,7 @@ func TestRoleTable(t *testing.T) {
 		{api.MLoadKey, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
 		{api.MKeyExport, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
 		{api.MKeystoreProtect, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
+		{api.MRekey, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
 		{api.MDestroy, []api.Role{api.RoleAdmin, api.RoleOperator}},
 		{api.MCreate, []api.Role{api.RoleAdmin, api.RoleOperator}},
 		{api.MSend, []api.Role{api.RoleAdmin, api.RoleOperator}},

@@ -239,6 +239,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newLoadKeyCommand(a),
 		newUnloadKeyCommand(a),
 		newChangeKeyCommand(a),
+		newRekeyCommand(a),
 		newSendCommand(a),
 		newReceiveCommand(a),
 		newRemoteCommand(a),  // cmd_remote*.go

@@ -509,6 +509,7 @@ func (d *Daemon) LoadKey(ctx context.Context, c api.Caller, req api.LoadKeyReq) 
 	d.auditLog(c, "load-key", req.Name, err)
 	if err == nil && !req.NoOp {
 		d.rememberKeys(dp, req.Name)
+		d.resumeRekeys(dp)
 	}
 	return apiErr(err)
 }

@@ -45,6 +45,8 @@ type Daemon struct {
 	remotes remoteSet // remote.go
 
 	keys keys // keys.go: system keystore, audit log
+
+	rekeyRuns rekeyRuns // rekey.go
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -215,6 +217,7 @@ func (d *Daemon) newServer() *api.Server {
 	srv.RegisterLock(d)   // lock.go
 	srv.RegisterKeys(d)   // keys.go
 	srv.RegisterCheck(d)  // check.go
+	srv.RegisterRekey(d)  // rekey.go
 	srv.SetAudit(d.auditAPI)
 	return srv
 }

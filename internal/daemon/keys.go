@@ -134,6 +134,7 @@ func (d *Daemon) autoUnlock() {
 				d.log.Info("unlocked from the keystore", "dataset", name)
 			}
 		}
+		d.resumeRekeys(dp)
 	}
 }
 

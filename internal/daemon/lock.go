@@ -54,6 +54,7 @@ func (d *Daemon) Unlock(ctx context.Context, c api.Caller, req api.UnlockReq) (a
 		if len(resp.Unlocked) > 0 {
 			// Once for the whole tree, not once per root.
 			d.rememberKeys(dp, req.Name)
+			d.resumeRekeys(dp)
 		}
 		d.auditWrite(audit...)
 	}()

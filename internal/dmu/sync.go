@@ -16,6 +16,10 @@ import (
 func (os *Objset) Sync(txg uint64) (format.BlockPointer, error) {
 	os.mu.Lock()
 	defer os.mu.Unlock()
+	return os.syncLocked(txg)
+}
+
+func (os *Objset) syncLocked(txg uint64) (format.BlockPointer, error) {
 	if len(os.dirty) == 0 && !os.root.IsZero() {
 		return os.root, nil
 	}

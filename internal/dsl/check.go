@@ -33,7 +33,7 @@ func (dp *Pool) Check() (CheckReport, error) {
 	type ext struct{ vdev, off, size uint64 }
 	seen := map[[2]uint64]uint64{}
 	var exts []ext
-	mark := func(bp *format.BlockPointer) bool {
+	markRead := func(bp *format.BlockPointer, read bool) bool {
 		k := [2]uint64{uint64(bp.Vdev), bp.Offset}
 		if sz, ok := seen[k]; ok {
 			if sz != pool.ASize(bp) {
@@ -45,11 +45,15 @@ func (dp *Pool) Check() (CheckReport, error) {
 		exts = append(exts, ext{uint64(bp.Vdev), bp.Offset, pool.ASize(bp)})
 		rep.Blocks++
 		rep.Bytes += pool.ASize(bp)
+		if !read {
+			return true
+		}
 		if _, err := dp.p.ReadStored(bp); err != nil {
 			bad("%v: %v", bp, err)
 		}
 		return true
 	}
+	mark := func(bp *format.BlockPointer) bool { return markRead(bp, true) }
 	mos := dp.p.MOSPointer()
 	mark(&mos)
 	ids := make([]uint64, 0, len(dp.m.Datasets))
@@ -92,6 +96,21 @@ func (dp *Pool) Check() (CheckReport, error) {
 			for _, bp := range st.blocks() {
 				mark(&bp)
 			}
+		}
+	}
+	// A running deep rekey holds blocks it wrote but has not committed yet,
+	// and old blocks it still reads; its placements wait while the
+	// allocator is read.
+	for _, run := range dp.rk {
+		run.Lock()
+		defer run.Unlock()
+		// Only where they lie is kept for them: their extents are
+		// counted, not read.
+		for _, b := range run.placed {
+			markRead(b.bp(), false)
+		}
+		for _, b := range run.deferred {
+			markRead(b.bp(), false)
 		}
 	}
 	sort.Slice(exts, func(i, j int) bool {

@@ -338,6 +338,13 @@ func TestGoldenPoolV1(t *testing.T) {
 	}
 
 	// Every file reads back, in the live datasets and in the snapshots.
+	checkGoldenFiles(t, dp)
+}
+
+// checkGoldenFiles reads every golden file back from the live datasets and
+// the snapshots; the keys must be loaded.
+func checkGoldenFiles(t *testing.T, dp *dsl.Pool) {
+	t.Helper()
 	for _, f := range goldenFiles() {
 		for _, snap := range []bool{false, true} {
 			name, want := f.ds, f.head
@@ -393,5 +400,60 @@ func TestGoldenPoolV1(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestGoldenPoolV1Rekey deep-rekeys the datasets of the golden image (an
+// aes-128-ccm raw-key root with zstd, an aes-256-gcm passphrase root with a
+// child, each with a snapshot), made by an older build: every file still
+// reads back, before and after a reimport.
+func TestGoldenPoolV1Rekey(t *testing.T) {
+	dir := copyImage(t)
+	found, err := pool.Scan([]string{dir})
+	if err != nil || len(found) != 1 {
+		t.Fatal(found, err)
+	}
+	dp, err := dsl.Import(found[0], dsl.Options{SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.LoadKey("golden/secret", false, "", []byte(goldenPass)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.LoadKey("golden/rawkey", false, "", rawKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := dp.Rekey("golden/secret", dsl.RekeyOpts{Recursive: true})
+	if err != nil || len(res) != 2 {
+		t.Fatal(res, err)
+	}
+	if res, err = dp.Rekey("golden/rawkey", dsl.RekeyOpts{}); err != nil || res[0].Objsets != 2 {
+		t.Fatal(res, err)
+	}
+	if err := dp.CheckErr(); err != nil {
+		t.Fatal(err)
+	}
+	checkGoldenFiles(t, dp)
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	found, err = pool.Scan([]string{dir})
+	if err != nil || len(found) != 1 {
+		t.Fatal(found, err)
+	}
+	dp2, err := dsl.Import(found[0], dsl.Options{SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp2.Close()
+	if err := dp2.LoadKey("golden/secret", false, "", []byte(goldenPass)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp2.LoadKey("golden/rawkey", false, "", rawKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkGoldenFiles(t, dp2)
+	if err := dp2.CheckErr(); err != nil {
+		t.Fatal(err)
 	}
 }

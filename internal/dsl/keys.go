@@ -116,13 +116,17 @@ func (dp *Pool) userWrappingKey(r *dsRec, material []byte) (crypto.Secret, error
 
 // unwrapTree unwraps the master keys of every dataset under encryption
 // root r with wk. Nothing is kept unless all succeed.
-func (dp *Pool) unwrapTree(r *dsRec, wk crypto.Secret) (map[uint64]*crypto.DatasetKey, error) {
+func (dp *Pool) unwrapTree(r *dsRec, wk crypto.Secret) (map[uint64]*crypto.DatasetKey, map[uint64]*crypto.DatasetKey, error) {
 	keys := map[uint64]*crypto.DatasetKey{}
-	fail := func(err error) (map[uint64]*crypto.DatasetKey, error) {
+	newKeys := map[uint64]*crypto.DatasetKey{}
+	fail := func(err error) (map[uint64]*crypto.DatasetKey, map[uint64]*crypto.DatasetKey, error) {
 		for _, k := range keys {
 			k.Wipe()
 		}
-		return nil, err
+		for _, k := range newKeys {
+			k.Wipe()
+		}
+		return nil, nil, err
 	}
 	for _, d := range dp.descendants(r) {
 		if d.EncRoot != r.ID {
@@ -140,8 +144,15 @@ func (dp *Pool) unwrapTree(r *dsRec, wk crypto.Secret) (map[uint64]*crypto.Datas
 			return fail(errf(CodeIO, "cannot load key for '%s': wrapped key of '%s' does not open: %v", r.Name, d.Name, err))
 		}
 		keys[d.ID] = k
+		nk, err := unwrapRekey(d, wk)
+		if err != nil {
+			return fail(errf(CodeIO, "cannot load key for '%s': %v", r.Name, err))
+		}
+		if nk != nil {
+			newKeys[d.ID] = nk
+		}
 	}
-	return keys, nil
+	return keys, newKeys, nil
 }
 
 // LoadKey loads the key of encryption root name. material is what the
@@ -182,7 +193,7 @@ func (dp *Pool) LoadKey(name string, noop bool, location string, material []byte
 	if err != nil {
 		return errf(CodeOf(err), "cannot load key for '%s': %s", name, err.Error())
 	}
-	keys, err := dp.unwrapTree(r, wk)
+	keys, newKeys, err := dp.unwrapTree(r, wk)
 	if err != nil {
 		wk.Wipe()
 		return err
@@ -192,11 +203,14 @@ func (dp *Pool) LoadKey(name string, noop bool, location string, material []byte
 		for _, k := range keys {
 			k.Wipe()
 		}
+		for _, k := range newKeys {
+			k.Wipe()
+		}
 		return nil
 	}
 	for id, k := range keys {
 		l := dp.live[id]
-		l.key, l.os = k, nil
+		l.key, l.newKey, l.os = k, newKeys[id], nil
 	}
 	dp.wk[r.ID] = wk
 	return nil
@@ -222,6 +236,9 @@ func (dp *Pool) UnloadKey(name string, recursive, all bool) ([]string, error) {
 			if d.EncRoot == r.ID && dp.busy != nil && dp.busy(d.Name) {
 				return nil, errf(CodeBusy, "cannot unload key for '%s': '%s' is busy", r.Name, d.Name)
 			}
+			if d.EncRoot == r.ID && dp.rk[d.ID] != nil {
+				return nil, errf(CodeBusy, "cannot unload key for '%s': a deep rekey of '%s' is running", r.Name, d.Name)
+			}
 		}
 		targets = append(targets, r)
 	}
@@ -240,7 +257,10 @@ func (dp *Pool) UnloadKey(name string, recursive, all bool) ([]string, error) {
 			}
 			if l := dp.live[d.ID]; l != nil && l.key != nil {
 				l.key.Wipe()
-				l.key, l.os = nil, nil
+				if l.newKey != nil {
+					l.newKey.Wipe()
+				}
+				l.key, l.newKey, l.os = nil, nil, nil
 			}
 		}
 		dp.wk[r.ID].Wipe()
@@ -291,6 +311,9 @@ func (dp *Pool) ChangeKey(name string, o ChangeKeyOpts) error {
 	var tree []*dsRec
 	for _, d := range dp.descendants(r) {
 		if d.EncRoot == oldRoot.ID {
+			if d.Rekey != nil {
+				return rekeyBusy("change key for", name, d)
+			}
 			tree = append(tree, d)
 		}
 	}

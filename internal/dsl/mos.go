@@ -63,6 +63,8 @@ type dsRec struct {
 	// Resume is the saved state of an interrupted resumable receive into
 	// this dataset (receive -s).
 	Resume *resumeState `json:"resume,omitempty"`
+	// Rekey is the state of an interrupted or running deep rekey.
+	Rekey *rekeyState `json:"rekey,omitempty"`
 }
 
 // resumeState is what an interrupted raw receive had applied: the blocks it
@@ -117,6 +119,9 @@ func parseMOS(b []byte) (*mos, error) {
 		}
 		if err := r.Root.Validate(); err != nil {
 			return nil, fmt.Errorf("pool metadata: dataset %q: %w", r.Name, err)
+		}
+		if k := r.Rekey; k != nil && (k.KeyGUID == 0 || len(k.Wrapped) == 0 || r.Suite == 0 || r.Type == "snapshot") {
+			return nil, fmt.Errorf("pool metadata: %w: dataset %q: bad rekey state", format.ErrCorrupt, r.Name)
 		}
 	}
 	return &m, nil

@@ -19,7 +19,7 @@ import (
 
 // sendPlain writes the change from step.from to step.to as plaintext
 // object records; key opens an encrypted dataset.
-func (dp *Pool) sendPlain(ctx context.Context, sw *stream.Writer, st SendStep, key *crypto.DatasetKey) error {
+func (dp *Pool) sendPlain(ctx context.Context, sw *stream.Writer, st SendStep, key, fromKey *crypto.DatasetKey) error {
 	fail := func(err error) error { return errf(CodeIO, "cannot send '%s': %v", st.To, err) }
 	to, err := dmu.Open(dp.p, st.to.Root, dmu.Options{Key: key, KeyGUID: st.to.KeyGUID, Suite: crypto.Suite(st.to.Suite), ReadOnly: true})
 	if err != nil {
@@ -30,7 +30,7 @@ func (dp *Pool) sendPlain(ctx context.Context, sw *stream.Writer, st SendStep, k
 	var min uint64
 	if st.from != nil {
 		base, min = st.from.Root, st.from.CreateTxg
-		if from, err = dmu.Open(dp.p, base, dmu.Options{Key: key, KeyGUID: st.from.KeyGUID, Suite: crypto.Suite(st.from.Suite), ReadOnly: true}); err != nil {
+		if from, err = dmu.Open(dp.p, base, dmu.Options{Key: fromKey, KeyGUID: st.from.KeyGUID, Suite: crypto.Suite(st.from.Suite), ReadOnly: true}); err != nil {
 			return fail(err)
 		}
 	}
@@ -150,6 +150,10 @@ func (dp *Pool) receivePlain(ctx context.Context, sess *recvSession, b *stream.B
 	}
 	dp.mu.Lock()
 	target := dp.lookup(dsName)
+	if target != nil && target.Rekey != nil {
+		dp.mu.Unlock()
+		return rekeyBusy("receive", dsName+"@"+snapName, target)
+	}
 	var base *dsRec
 	created := false
 	switch b.Kind {

@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"weak"
 
 	"coffer/internal/compress"
 	"coffer/internal/crypto"
@@ -49,24 +51,33 @@ func (o *Options) fill() {
 
 // Pool is an open pool with its datasets.
 type Pool struct {
-	opts   Options
-	mu     sync.Mutex // serializes administrative changes and commits
-	p      *pool.Pool
-	m      *mos
-	live   map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
-	wk     map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
-	busy   func(name string) bool
-	holds  map[uint64]int // snapshots a send is reading
-	kdf    *kdfCache      // recent passphrase derivations (kdfcache.go)
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
+	opts  Options
+	mu    sync.Mutex // serializes administrative changes and commits
+	p     *pool.Pool
+	m     *mos
+	live  map[uint64]*liveDS       // runtime state of datasets (not snapshots), by id
+	wk    map[uint64]crypto.Secret // wrapping keys of loaded encryption roots, by root id
+	busy  func(name string) bool
+	holds map[uint64]int       // snapshots a send is reading
+	rk    map[uint64]*rekeyRun // running deep rekeys, by dataset id
+	kdf   *kdfCache            // recent passphrase derivations (kdfcache.go)
+	// snapOpen holds the snapshot object sets handed out (FUSE snapshot
+	// directories), so that a deep rekey can move them to the new tree.
+	snapOpen map[uint64][]weak.Pointer[dmu.Objset]
+	// rekeys counts running deep rekeys; closing tells them to stop.
+	rekeys  sync.WaitGroup
+	closing atomic.Bool
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // liveDS is the in-memory state of a file system or volume.
 type liveDS struct {
 	key *crypto.DatasetKey // nil: not encrypted, or locked
-	os  *dmu.Objset        // opened on first use
+	// newKey is the new master key of a deep rekey in progress.
+	newKey *crypto.DatasetKey
+	os     *dmu.Objset // opened on first use
 }
 
 // Name is the pool's name.
@@ -84,7 +95,7 @@ func CreatePool(name string, vdevs []pool.VdevSpec, force bool, rootProps map[st
 	}
 	now := time.Now().Unix()
 	m := &mos{Version: mosVersion, Name: name, GUID: 0, Created: now, NextID: 1, Datasets: map[uint64]*dsRec{}}
-	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, kdf: newKDFCache(opts.Derived)}
+	dp := &Pool{opts: opts, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, rk: map[uint64]*rekeyRun{}, kdf: newKDFCache(opts.Derived)}
 	// Validate the root dataset's properties and key before touching disks.
 	plan, err := dp.planCreate(name, "filesystem", 0, rootProps, key)
 	if err != nil {
@@ -122,7 +133,7 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
 	}
-	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, kdf: newKDFCache(opts.Derived)}
+	dp := &Pool{opts: opts, p: p, m: m, live: map[uint64]*liveDS{}, wk: map[uint64]crypto.Secret{}, holds: map[uint64]int{}, rk: map[uint64]*rekeyRun{}, kdf: newKDFCache(opts.Derived)}
 	// Rebuild the allocator from every reachable block; shared subtrees
 	// (snapshots) are walked once.
 	seen := map[[2]uint64]bool{}
@@ -295,6 +306,8 @@ func (dp *Pool) shut(state string) error {
 	}
 	dp.closed = true
 	dp.mu.Unlock()
+	dp.closing.Store(true)
+	dp.rekeys.Wait()
 	close(dp.stop)
 	<-dp.done
 	dp.mu.Lock()
@@ -315,6 +328,10 @@ func (dp *Pool) shut(state string) error {
 		if l.key != nil {
 			l.key.Wipe()
 			l.key = nil
+		}
+		if l.newKey != nil {
+			l.newKey.Wipe()
+			l.newKey = nil
 		}
 		l.os = nil
 	}
@@ -385,10 +402,17 @@ func (a *acct) Killed(bp *format.BlockPointer) {
 		a.r.RefLogical -= min(uint64(bp.LSize), a.r.RefLogical)
 		a.r.RefPhys -= min(uint64(bp.PSize), a.r.RefPhys)
 	}
-	if bp.PhysBirth > a.r.PrevSnapTxg {
+	switch {
+	case bp.PhysBirth > a.r.PrevSnapTxg:
 		a.r.Written -= min(n, a.r.Written)
-		a.dp.p.Free(bp)
-	} else {
+		a.dp.freeOld(a.r, bp)
+	case a.dp.snapsRekeyed(a.r):
+		// A deep rekey gave the snapshots new copies of the head's old
+		// blocks: the old block is the head's alone, the new copy is now
+		// held by snapshots only.
+		a.r.UsedBySnaps += n
+		a.dp.freeOld(a.r, bp)
+	default:
 		a.r.UsedBySnaps += n
 	}
 }
@@ -504,10 +528,25 @@ func (dp *Pool) SnapshotObjset(name string) (*dmu.Objset, error) {
 	if s.Suite != 0 && (l == nil || l.key == nil) {
 		return nil, errf(CodeKey, "cannot open '%s': encryption key not loaded", name)
 	}
-	var key = l.key
+	key := dp.keyFor(dp.m.Datasets[s.Parent], s.KeyGUID)
+	if s.Suite != 0 && key == nil {
+		return nil, errf(CodeKey, "cannot open '%s': encryption key not loaded", name)
+	}
 	os, err := dmu.Open(dp.p, s.Root, dmu.Options{Key: key, KeyGUID: s.KeyGUID, Suite: crypto.Suite(s.Suite), ReadOnly: true})
 	if err != nil {
 		return nil, errf(CodeIO, "cannot open '%s': %v", name, err)
+	}
+	if s.Suite != 0 {
+		if dp.snapOpen == nil {
+			dp.snapOpen = map[uint64][]weak.Pointer[dmu.Objset]{}
+		}
+		live := dp.snapOpen[s.ID][:0]
+		for _, w := range dp.snapOpen[s.ID] {
+			if w.Value() != nil {
+				live = append(live, w)
+			}
+		}
+		dp.snapOpen[s.ID] = append(live, weak.Make(os))
 	}
 	return os, nil
 }

@@ -107,6 +107,10 @@ func (dp *Pool) receiveOne(ctx context.Context, sess *recvSession, b *stream.Beg
 	// stream without it.
 	dp.mu.Lock()
 	target := dp.lookup(dsName)
+	if target != nil && target.Rekey != nil {
+		dp.mu.Unlock()
+		return rekeyBusy("receive", full, target)
+	}
 	var base *dsRec
 	var start rawResult
 	resuming := b.ResumeAt > 0
@@ -170,6 +174,9 @@ func (dp *Pool) receiveOne(ctx context.Context, sess *recvSession, b *stream.Beg
 		}
 		if target != nil && target.KeyGUID != c.KeyGUID {
 			dp.mu.Unlock()
+			if base != nil {
+				return fail(CodeInvalid, "incremental source '%s' has another master key than the stream (one side was deep-rekeyed); send a full stream", base.Name)
+			}
 			return fail(CodeInvalid, "stream is encrypted with another key than '%s'", dsName)
 		}
 	} else if target != nil && target.Suite != 0 {
@@ -504,6 +511,11 @@ func sameKeyInfo(a, b *keyInfo) bool {
 // held. Used by receive -F.
 func (dp *Pool) destroyTree(r *dsRec) error {
 	all := dp.descendants(r)
+	for _, d := range all {
+		if d.Rekey != nil {
+			return rekeyBusy("destroy", d.Name, d)
+		}
+	}
 	return dp.txgDo(func(txg uint64) error {
 		for i := len(all) - 1; i >= 0; i-- {
 			snaps := dp.snapshots(all[i])

@@ -105,6 +105,9 @@ func (dp *Pool) sendPlan(snap string, o SendOpts) ([]SendStep, string, error) {
 		st.To = st.to.Name
 		if st.from != nil {
 			st.From = st.from.Name
+			if o.Raw && st.from.KeyGUID != st.to.KeyGUID {
+				return nil, "", errf(CodeInvalid, "cannot send '%s': incremental source '%s' has another master key (deep rekey); send a full stream", st.To, st.From)
+			}
 		}
 	}
 	return steps, warning, nil
@@ -170,9 +173,10 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 		return err
 	}
 	type job struct {
-		step  SendStep
-		begin stream.Begin
-		key   *crypto.DatasetKey
+		step    SendStep
+		begin   stream.Begin
+		key     *crypto.DatasetKey
+		fromKey *crypto.DatasetKey
 	}
 	var jobs []job
 	var held []uint64
@@ -197,19 +201,22 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 			o.Raw = true
 		}
 		held = append(held, st.to.ID)
-		var key *crypto.DatasetKey
+		var key, fromKey *crypto.DatasetKey
 		if d.Suite != 0 {
 			if o.Raw {
 				root := dp.m.Datasets[d.EncRoot]
 				ki := root.KeyInfo
-				b.Crypt = &stream.Crypt{Suite: d.Suite, KeyGUID: d.KeyGUID, Wrapped: append([]byte(nil), d.Wrapped...),
+				b.Crypt = &stream.Crypt{Suite: d.Suite, KeyGUID: st.to.KeyGUID, Wrapped: append([]byte(nil), wrappedFor(d, st.to.KeyGUID)...),
 					KeyFormat: ki.Format, KDF: ki.KDF, Salt: ki.Salt, Iters: ki.Iters, Memory: ki.Memory, Threads: ki.Threads,
 					EncRoot: root.Name}
 			} else {
-				key = dp.live[d.ID].key
+				key = dp.keyFor(d, st.to.KeyGUID)
+				if st.from != nil {
+					fromKey = dp.keyFor(d, st.from.KeyGUID)
+				}
 			}
 		}
-		jobs = append(jobs, job{st, b, key})
+		jobs = append(jobs, job{st, b, key, fromKey})
 	}
 	dp.hold(held...)
 	dp.mu.Unlock()
@@ -225,7 +232,7 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 		if o.Raw {
 			err = dp.sendRaw(ctx, sw, j.step)
 		} else {
-			err = dp.sendPlain(ctx, sw, j.step, j.key)
+			err = dp.sendPlain(ctx, sw, j.step, j.key, j.fromKey)
 		}
 		if err != nil {
 			return err

@@ -132,6 +132,9 @@ func (dp *Pool) Destroy(name string, o DestroyOpts) ([]string, error) {
 	}
 	var out []string
 	for _, v := range victims {
+		if err := dp.checkNoRekey("destroy", v.Name, v); err != nil {
+			return nil, err
+		}
 		if dp.holds[v.ID] > 0 {
 			return nil, errf(CodeBusy, "cannot destroy '%s': dataset is busy (a send is reading it)", v.Name)
 		}
@@ -184,6 +187,7 @@ func (dp *Pool) destroySnapshot(s *dsRec) error {
 		o.Written += s.Written
 	}
 	delete(dp.m.Datasets, s.ID)
+	delete(dp.snapOpen, s.ID)
 	return nil
 }
 
@@ -237,6 +241,9 @@ func (dp *Pool) Rollback(snap string, destroyLater bool) error {
 func (dp *Pool) rollbackLocked(s *dsRec, destroyLater bool) error {
 	snap := s.Name
 	o := dp.owner(s)
+	if err := dp.checkNoRekey("rollback to", snap, o); err != nil {
+		return err
+	}
 	snaps := dp.snapshots(o)
 	var later []*dsRec
 	for _, x := range snaps {

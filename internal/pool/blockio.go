@@ -137,6 +137,13 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 // Place allocates space for an encoded block, fills in its address and
 // writes it.
 func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
+	p.Alloc(bp)
+	return p.WriteStored(bp, stored)
+}
+
+// Alloc allocates space for an encoded block of bp.PSize bytes and fills in
+// its address; WriteStored writes it there.
+func (p *Pool) Alloc(bp *format.BlockPointer) {
 	n := asize(bp.PSize)
 	p.mu.Lock()
 	vi := 0
@@ -149,6 +156,11 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 	p.mu.Unlock()
 	bp.Vdev = uint32(vi)
 	bp.Offset = off
+}
+
+// WriteStored writes a block's stored bytes at the address Alloc gave it.
+func (p *Pool) WriteStored(bp *format.BlockPointer, stored []byte) error {
+	n := asize(bp.PSize)
 	// Pad to the allocation unit so that the tail of the sector holds no
 	// stale bytes (stored has room: buffers are powers of two >= 512).
 	buf := stored
@@ -161,7 +173,7 @@ func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
 			copy(buf, stored)
 		}
 	}
-	if err := p.tops[vi].WriteAt(buf, int64(off)); err != nil {
+	if err := p.tops[bp.Vdev].WriteAt(buf, int64(bp.Offset)); err != nil {
 		return fmt.Errorf("write block: %w", err)
 	}
 	return nil
@@ -283,3 +295,34 @@ func Reencode(bp *format.BlockPointer, logical []byte) ([]byte, error) {
 
 // Checksum is the checksum of stored bytes as block pointers record it.
 func Checksum(stored []byte) [16]byte { return checksum(stored) }
+
+// Recrypt re-encrypts the stored bytes of an encrypted data block from key
+// old (associated data oldAD) to key nu (nuAD), for a deep rekey. The
+// result keeps the pointer's identity (type, level, sizes, compression,
+// both births, fill) with a new IV, salt, MAC and checksum; the stored
+// bytes come from GetBuf. The ciphertext is authenticated with old before
+// anything is sealed with nu.
+func Recrypt(bp *format.BlockPointer, stored []byte, old *crypto.DatasetKey, oldAD []byte, nu *crypto.DatasetKey, nuAD []byte) ([]byte, format.BlockPointer, error) {
+	nb := *bp
+	if bp.Type != format.TypeData || bp.Flags&FlagEncrypted == 0 || bp.Crypt != uint8(old.Suite()) || nu.Suite() != old.Suite() {
+		return nil, nb, fmt.Errorf("%w: not an encrypted data block of this key at %d:%#x", ErrDamaged, bp.Vdev, bp.Offset)
+	}
+	scratch := GetBuf(len(stored) + crypto.MACLen)
+	defer PutBuf(scratch)
+	pt, err := old.OpenTo(scratch[:0], crypto.PurposeData, stored, bp.IV, bp.Salt, bp.MAC, oldAD)
+	if err != nil {
+		return nil, nb, fmt.Errorf("%w: authentication failed at %d:%#x", ErrDamaged, bp.Vdev, bp.Offset)
+	}
+	out := GetBuf(len(pt) + crypto.MACLen)
+	ct, iv, salt, mac, err := nu.SealTo(out[:0], crypto.PurposeData, pt, nuAD)
+	clear(pt)
+	if err != nil {
+		PutBuf(out)
+		return nil, nb, err
+	}
+	nb.IV, nb.Salt, nb.MAC = iv, salt, mac
+	nb.Vdev, nb.Offset = 0, 0
+	nb.PSize = uint32(len(ct))
+	nb.Checksum = checksum(ct)
+	return ct, nb, nil
+}
