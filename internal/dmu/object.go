@@ -33,6 +33,9 @@ type Object struct {
 	// freePending: blocks at and after freeFrom are freed at the next sync.
 	freePending bool
 	freeFrom    uint64
+	// Read-ahead state: the block after the last one read, and the first
+	// block not yet asked for.
+	raNext, raIssued uint64
 }
 
 // ID is the object number.
@@ -126,7 +129,7 @@ func (o *Object) readBlock(blkid uint64) ([]byte, error) {
 	if bp.IsHole() {
 		return make([]byte, o.dn.DataBlkSz), nil
 	}
-	b, err := o.os.readBP(&bp, o.id, 0, blkid)
+	b, err := o.os.readData(&bp, o.id, blkid)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +154,9 @@ func (o *Object) Read(p []byte, off uint64) error {
 
 func (o *Object) read(p []byte, off uint64) error {
 	bs := uint64(o.dn.DataBlkSz)
+	if len(p) > 0 {
+		o.readAhead(off/bs, (off+uint64(len(p))-1)/bs)
+	}
 	for len(p) > 0 {
 		blkid := off / bs
 		in := off % bs

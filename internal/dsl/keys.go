@@ -213,6 +213,7 @@ func (dp *Pool) UnloadKey(name string, recursive, all bool) ([]string, error) {
 				continue
 			}
 			if l := dp.live[d.ID]; l != nil && l.key != nil {
+				dp.p.Cache().DropKey(l.key.GUID())
 				l.key.Wipe()
 				l.key, l.os = nil, nil
 			}

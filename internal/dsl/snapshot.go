@@ -208,6 +208,7 @@ func (dp *Pool) destroyDataset(r *dsRec) error {
 		return errf(CodeIO, "cannot destroy '%s': %v", r.Name, err)
 	}
 	if l != nil && l.key != nil {
+		dp.p.Cache().DropKey(l.key.GUID())
 		l.key.Wipe()
 	}
 	if k := dp.wk[r.ID]; k != nil {

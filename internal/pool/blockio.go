@@ -243,11 +243,22 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 
 // ReadBlock reads, verifies and decodes a block.
 func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
-	stored, err := p.ReadStored(bp)
+	// The stored bytes are scratch when decoding makes new ones.
+	scratch := bp.Flags&FlagEncrypted != 0 || bp.Compress != uint8(compress.Off)
+	var stored []byte
+	var err error
+	if scratch {
+		stored, err = p.ReadStoredBuf(bp)
+	} else {
+		stored, err = p.ReadStored(bp)
+	}
 	if err != nil {
 		return nil, err
 	}
 	out, err := Decode(bp, stored, key, ad)
+	if scratch {
+		PutBuf(stored)
+	}
 	if errors.Is(err, ErrDamaged) {
 		p.noteDamaged()
 	}

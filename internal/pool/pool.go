@@ -70,7 +70,11 @@ type Pool struct {
 	}
 	scrub     ScrubState
 	importing *importState
+	cache     *BlockCache // decoded data blocks (cache.go)
 }
+
+// Cache is the pool's decoded-block cache.
+func (p *Pool) Cache() *BlockCache { return p.cache }
 
 // NewGUID returns a random, nonzero GUID (pools, vdevs, datasets).
 func NewGUID() uint64 {
@@ -119,7 +123,7 @@ func Create(name string, specs []VdevSpec, force bool, mosDoc []byte) (*Pool, er
 			}
 		}
 	}
-	p := &Pool{cfg: cfg}
+	p := &Pool{cfg: cfg, cache: NewBlockCache(DefaultCacheBytes)}
 	rawCfg, _ := json.Marshal(cfg)
 	for ti, tc := range cfg.Tops {
 		var leaves []*vdev.Leaf
@@ -193,6 +197,7 @@ func (p *Pool) MOSPointer() format.BlockPointer {
 
 // Close closes the vdevs without changing their labels.
 func (p *Pool) Close() error {
+	p.cache.Clear()
 	var first error
 	for _, t := range p.tops {
 		for _, l := range t.Leaves() {
@@ -284,7 +289,7 @@ func Scan(dirs []string) ([]Found, error) {
 // The caller must then report every live block with MarkLive and call
 // FinishImport before writing.
 func Open(f Found) (*Pool, []byte, error) {
-	p := &Pool{cfg: f.Config}
+	p := &Pool{cfg: f.Config, cache: NewBlockCache(DefaultCacheBytes)}
 	have := map[uint64]string{}
 	for _, d := range f.Dirs {
 		if lb, err := vdev.ReadLabel(d); err == nil {
@@ -586,6 +591,7 @@ func (p *Pool) syncAll() error {
 // release gives freed blocks back to the allocators and punches them out of
 // the data files (so destroyed data and wrapped keys leave the host disk).
 func (p *Pool) release(bps []format.BlockPointer) {
+	p.cache.dropAddrs(bps)
 	sort.Slice(bps, func(i, j int) bool { return bps[i].Offset < bps[j].Offset })
 	for i := range bps {
 		bp := &bps[i]
