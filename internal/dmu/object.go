@@ -36,6 +36,7 @@ type Object struct {
 	// Read-ahead state: the block after the last one read, and the first
 	// block not yet asked for.
 	raNext, raIssued uint64
+	wb               map[uint64]*wbJob // level-0 blocks being written ahead (writebehind.go)
 }
 
 // ID is the object number.
@@ -212,12 +213,18 @@ func (o *Object) Write(p []byte, off uint64) error {
 				o.data = map[uint64][]byte{}
 			}
 			o.data[blkid] = b
-			os.dirtyBytes += int64(bs)
+			os.addDirty(int64(bs))
+		} else if o.wb[blkid] != nil {
+			o.detach(blkid, true)
+			b = o.data[blkid]
 		}
 		copy(b[in:], p[:n])
 		if blkid > o.dn.MaxBlkID {
 			o.dn.MaxBlkID = blkid
 			o.dirtyDnode = true
+		}
+		if in+n == bs && (o.dn.MaxBlkID > 0 || bs >= uint64(o.maxBlkSz())) {
+			o.writeBehind(blkid, b)
 		}
 		p = p[n:]
 		off += n
@@ -249,11 +256,12 @@ func (o *Object) growBlockSize(end uint64) error {
 	if o.data == nil {
 		o.data = map[uint64][]byte{}
 	}
+	o.detach(0, false)
 	if _, was := o.data[0]; was {
-		o.os.dirtyBytes -= int64(o.dn.DataBlkSz)
+		o.os.addDirty(-int64(o.dn.DataBlkSz))
 	}
 	o.data[0] = nb
-	o.os.dirtyBytes += int64(nbs)
+	o.os.addDirty(int64(nbs))
 	o.dn.DataBlkSz = uint32(nbs)
 	o.dirtyDnode = true
 	o.os.markDirty(o)
@@ -297,14 +305,18 @@ func (o *Object) Truncate(size uint64) error {
 				o.data = map[uint64][]byte{}
 			}
 			o.data[blkid] = b
-			os.dirtyBytes += int64(bs)
+			os.addDirty(int64(bs))
+		} else if o.wb[blkid] != nil {
+			o.detach(blkid, true)
+			b = o.data[blkid]
 		}
 		clear(b[in:])
 	}
 	for id := range o.data {
 		if id >= first {
+			o.detach(id, false)
 			delete(o.data, id)
-			os.dirtyBytes -= int64(bs)
+			os.addDirty(-int64(bs))
 		}
 	}
 	if first <= o.dn.MaxBlkID {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"coffer/internal/compress"
@@ -53,6 +54,7 @@ type Pool struct {
 	busy   func(name string) bool
 	holds  map[uint64]int // snapshots a send is reading
 	closed bool
+	bgSync atomic.Bool // a commit started by MaybeSync runs
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -185,26 +187,44 @@ func (dp *Pool) syncLoop() {
 func (dp *Pool) Sync() error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
+	if dp.closed {
+		return errf(CodeIO, "cannot commit pool '%s': pool is closed", dp.Name())
+	}
 	if !dp.anyDirty() {
 		return nil
 	}
 	return dp.txgDo(nil)
 }
 
-// MaybeSync commits when the dirty data passes the limit; writers call it.
+// MaybeSync keeps dirty data bounded; writers call it after each write.
+// Past half of DirtyMax it starts a commit in the background and returns:
+// the writer fills the next txg while the commit syncs the vdevs (object
+// sets are locked only while their dirty state is turned into blocks,
+// most of which write-behind has written already). At DirtyMax the writer
+// commits itself, which waits for a running commit first.
 func (dp *Pool) MaybeSync() error {
-	var n int64
-	dp.mu.Lock()
-	for _, l := range dp.live {
-		if l.os != nil {
-			n += l.os.DirtyBytes()
-		}
-	}
-	dp.mu.Unlock()
-	if n < dp.opts.DirtyMax {
+	n := dp.p.DirtyBytes()
+	if n < dp.opts.DirtyMax/2 {
 		return nil
 	}
-	return dp.Sync()
+	if n >= dp.opts.DirtyMax {
+		return dp.Sync()
+	}
+	if dp.bgSync.CompareAndSwap(false, true) {
+		go func() {
+			defer dp.bgSync.Store(false)
+			if err := dp.Sync(); err != nil && !dp.isClosed() {
+				dp.opts.Logger.Error("commit failed", "pool", dp.Name(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (dp *Pool) isClosed() bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.closed
 }
 
 func (dp *Pool) anyDirty() bool {

@@ -193,6 +193,7 @@ func (dp *Pool) destroyDataset(r *dsRec) error {
 	l := dp.live[r.ID]
 	if l != nil && l.os != nil && l.os.Dirty() {
 		// Unsynced changes die with it; the live root is what is on disk.
+		_ = l.os.Discard() // blocks written ahead go back to the allocator
 		l.os = nil
 	}
 	err := dmu.Walk(dp.p, r.Root, func(bp *format.BlockPointer) (bool, error) {

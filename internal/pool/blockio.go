@@ -137,8 +137,15 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 // Place allocates space for an encoded block, fills in its address and
 // writes it.
 func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
+	return p.place(bp, stored, false)
+}
+
+func (p *Pool) place(bp *format.BlockPointer, stored []byte, early bool) error {
 	n := asize(bp.PSize)
 	p.mu.Lock()
+	if early {
+		p.unsettled += n
+	}
 	vi := 0
 	for i := range p.alloc {
 		if p.alloc[i].allocated < p.alloc[vi].allocated {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"coffer/internal/compress"
@@ -71,6 +72,10 @@ type Pool struct {
 	scrub     ScrubState
 	importing *importState
 	cache     *BlockCache // decoded data blocks (cache.go)
+	// unsettled is the space of blocks written ahead of the commit that
+	// will reference them (PlaceEarly), not yet adopted or given back.
+	unsettled uint64
+	dirty     atomic.Int64 // dirty bytes of all object sets (AddDirty)
 }
 
 // Cache is the pool's decoded-block cache.
