@@ -49,7 +49,10 @@ func (o *Object) readAhead(first, last uint64) {
 		}
 		k := pool.KeyFor(&bp, os.keyGUID, o.id, blkid)
 		obj, b := o.id, blkid
-		if !os.pool.Cache().Prefetch(k, func() ([]byte, error) { return os.readBP(&bp, obj, 0, b) }) {
+		load := func() ([]byte, error) {
+			return os.pool.ReadAheadBlock(&bp, os.key, blockAD(os.keyGUID, obj, 0, b, bp.Birth))
+		}
+		if !os.pool.Cache().Prefetch(k, load) {
 			return // enough in flight; ask again on the next read
 		}
 		o.raIssued = blkid + 1

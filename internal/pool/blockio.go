@@ -191,6 +191,10 @@ func (p *Pool) ReadStoredBuf(bp *format.BlockPointer) ([]byte, error) {
 }
 
 func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
+	return p.readStoredCount(bp, buf, true)
+}
+
+func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count bool) ([]byte, error) {
 	if bp.IsHole() {
 		return nil, errors.New("read of a hole")
 	}
@@ -199,7 +203,9 @@ func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
 	}
 	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return checksumOK(bp, b) })
 	if err != nil {
-		p.noteDamaged()
+		if count {
+			p.noteDamaged()
+		}
 		return nil, fmt.Errorf("%w at %d:%#x: %v", ErrDamaged, bp.Vdev, bp.Offset, err)
 	}
 	return buf, nil
@@ -250,15 +256,26 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 
 // ReadBlock reads, verifies and decodes a block.
 func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	return p.readBlock(bp, key, ad, true)
+}
+
+// ReadAheadBlock is ReadBlock for a block read ahead of its reader: a
+// damaged block is not counted, as the reader reads it again and counts it
+// then (a failed read is not cached).
+func (p *Pool) ReadAheadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	return p.readBlock(bp, key, ad, false)
+}
+
+func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count bool) ([]byte, error) {
 	// The stored bytes are scratch when decoding makes new ones.
 	scratch := bp.Flags&FlagEncrypted != 0 || bp.Compress != uint8(compress.Off)
-	var stored []byte
-	var err error
+	var buf []byte
 	if scratch {
-		stored, err = p.ReadStoredBuf(bp)
+		buf = GetBuf(int(bp.PSize))
 	} else {
-		stored, err = p.ReadStored(bp)
+		buf = make([]byte, bp.PSize)
 	}
+	stored, err := p.readStoredCount(bp, buf, count)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +283,7 @@ func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []b
 	if scratch {
 		PutBuf(stored)
 	}
-	if errors.Is(err, ErrDamaged) {
+	if count && errors.Is(err, ErrDamaged) {
 		p.noteDamaged()
 	}
 	return out, err

@@ -43,9 +43,10 @@ type cacheEntry struct {
 }
 
 type flight struct {
-	done chan struct{}
-	b    []byte
-	err  error
+	ahead bool // a read-ahead load (Prefetch)
+	done  chan struct{}
+	b     []byte
+	err   error
 }
 
 // BlockCache keeps recently decoded data blocks (plaintext), bounded in
@@ -86,6 +87,11 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) ([]byte, err
 	if f, ok := c.inflight[k]; ok {
 		c.mu.Unlock()
 		<-f.done
+		if f.err != nil && f.ahead {
+			// A failed read-ahead is not counted as damage: read (and
+			// count) it as the reader.
+			return load()
+		}
 		return f.b, f.err
 	}
 	c.misses++
@@ -112,6 +118,7 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 	}
 	c.prefetch++
 	f := c.begin(k)
+	f.ahead = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
