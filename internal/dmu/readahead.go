@@ -7,7 +7,7 @@ import (
 
 // ReadAheadBlocks is how many level-0 blocks a sequential reader has loaded
 // ahead of it (in the background, on the other cores).
-const ReadAheadBlocks = 16
+const ReadAheadBlocks = 32
 
 // readData reads and decodes the level-0 data block bp of (obj, blkid)
 // through the pool's block cache: a block read again (FUSE splits reads

@@ -11,7 +11,7 @@ import (
 const DefaultCacheBytes = 16 << 20
 
 // maxPrefetch bounds the read-ahead loads in flight per pool.
-const maxPrefetch = 4
+const maxPrefetch = 8
 
 // CacheKey identifies one decoded level-0 block: where it is stored, what
 // was stored there (birth, checksum, MAC) and what it must decode as (the
