@@ -187,11 +187,11 @@ func (dp *Pool) syncLoop() {
 func (dp *Pool) Sync() error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	if dp.closed {
-		return errf(CodeIO, "cannot commit pool '%s': pool is closed", dp.Name())
-	}
 	if !dp.anyDirty() {
 		return nil
+	}
+	if dp.closed {
+		return errf(CodeIO, "cannot commit pool '%s': pool is closed", dp.Name())
 	}
 	return dp.txgDo(nil)
 }
