@@ -29,15 +29,12 @@ func (p *Pool) Adopt(bp *format.BlockPointer) {
 // Unplace gives the space of a block of PlaceEarly back at once: nothing
 // ever referenced it, so no uberblock can reach it.
 func (p *Pool) Unplace(bp *format.BlockPointer) error {
-	n := asize(bp.PSize)
-	p.mu.Lock()
-	p.unsettled -= min(n, p.unsettled)
-	err := p.alloc[bp.Vdev].release(bp.Offset, n)
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.releaseOne(bp); err != nil {
 		return fmt.Errorf("give back early block %d:%#x: %w", bp.Vdev, bp.Offset, err)
 	}
-	_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
+	p.mu.Lock()
+	p.unsettled -= min(asize(bp.PSize), p.unsettled)
+	p.mu.Unlock()
 	return nil
 }
 

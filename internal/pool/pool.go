@@ -599,17 +599,28 @@ func (p *Pool) release(bps []format.BlockPointer) {
 	p.cache.dropAddrs(bps)
 	sort.Slice(bps, func(i, j int) bool { return bps[i].Offset < bps[j].Offset })
 	for i := range bps {
-		bp := &bps[i]
-		n := asize(bp.PSize)
-		p.mu.Lock()
-		err := p.alloc[bp.Vdev].release(bp.Offset, n)
-		p.mu.Unlock()
-		if err != nil {
-			// A double free is a bug in the layer above; never reuse the space.
-			continue
-		}
-		_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
+		// A double free is a bug in the layer above; never reuse the space.
+		_ = p.releaseOne(&bps[i])
 	}
+}
+
+// releaseOne punches a block out of its data file, then gives its space
+// back. The punch comes first: write-behind allocates and writes blocks
+// while a commit releases others, and space punched after its release
+// could already hold a new block.
+func (p *Pool) releaseOne(bp *format.BlockPointer) error {
+	n := asize(bp.PSize)
+	p.mu.Lock()
+	err := p.alloc[bp.Vdev].canRelease(bp.Offset, n)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
+	p.mu.Lock()
+	err = p.alloc[bp.Vdev].release(bp.Offset, n)
+	p.mu.Unlock()
+	return err
 }
 
 // Free schedules a block to be freed when the open txg commits.
