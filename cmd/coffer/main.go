@@ -3,9 +3,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when COFFER_PPROF names a loopback address
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -33,6 +38,32 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
+	if addr := os.Getenv("COFFER_PPROF"); addr != "" {
+		if err := servePprof(addr); err != nil {
+			return err
+		}
+		log.Info("profiling listener", "addr", addr)
+	}
 	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log,
 		HTTP: api.TCPOptions{Addr: o.HTTPAddr, CertFile: o.HTTPCert, KeyFile: o.HTTPKey}})
+}
+
+// servePprof serves net/http/pprof (CPU, heap, block and mutex profiles) on
+// a loopback address, for performance work: COFFER_PPROF=127.0.0.1:6060.
+func servePprof(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("COFFER_PPROF: %v", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("COFFER_PPROF: %s is not a loopback address", host)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("COFFER_PPROF: %v", err)
+	}
+	runtime.SetBlockProfileRate(100_000) // one sample per 100 µs blocked
+	runtime.SetMutexProfileFraction(10)
+	go http.Serve(ln, nil)
+	return nil
 }

@@ -33,6 +33,10 @@ type Object struct {
 	// freePending: blocks at and after freeFrom are freed at the next sync.
 	freePending bool
 	freeFrom    uint64
+	// Read-ahead state: the block after the last one read, and the first
+	// block not yet asked for.
+	raNext, raIssued uint64
+	wb               map[uint64]*wbJob // level-0 blocks being written ahead (writebehind.go)
 }
 
 // ID is the object number.
@@ -126,7 +130,7 @@ func (o *Object) readBlock(blkid uint64) ([]byte, error) {
 	if bp.IsHole() {
 		return make([]byte, o.dn.DataBlkSz), nil
 	}
-	b, err := o.os.readBP(&bp, o.id, 0, blkid)
+	b, err := o.os.readData(&bp, o.id, blkid)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +155,9 @@ func (o *Object) Read(p []byte, off uint64) error {
 
 func (o *Object) read(p []byte, off uint64) error {
 	bs := uint64(o.dn.DataBlkSz)
+	if len(p) > 0 {
+		o.readAhead(off/bs, (off+uint64(len(p))-1)/bs)
+	}
 	for len(p) > 0 {
 		blkid := off / bs
 		in := off % bs
@@ -206,12 +213,18 @@ func (o *Object) Write(p []byte, off uint64) error {
 				o.data = map[uint64][]byte{}
 			}
 			o.data[blkid] = b
-			os.dirtyBytes += int64(bs)
+			os.addDirty(int64(bs))
+		} else if o.wb[blkid] != nil {
+			o.detach(blkid, true)
+			b = o.data[blkid]
 		}
 		copy(b[in:], p[:n])
 		if blkid > o.dn.MaxBlkID {
 			o.dn.MaxBlkID = blkid
 			o.dirtyDnode = true
+		}
+		if in+n == bs && (o.dn.MaxBlkID > 0 || bs >= uint64(o.maxBlkSz())) {
+			o.writeBehind(blkid, b)
 		}
 		p = p[n:]
 		off += n
@@ -243,11 +256,12 @@ func (o *Object) growBlockSize(end uint64) error {
 	if o.data == nil {
 		o.data = map[uint64][]byte{}
 	}
+	o.detach(0, false)
 	if _, was := o.data[0]; was {
-		o.os.dirtyBytes -= int64(o.dn.DataBlkSz)
+		o.os.addDirty(-int64(o.dn.DataBlkSz))
 	}
 	o.data[0] = nb
-	o.os.dirtyBytes += int64(nbs)
+	o.os.addDirty(int64(nbs))
 	o.dn.DataBlkSz = uint32(nbs)
 	o.dirtyDnode = true
 	o.os.markDirty(o)
@@ -291,14 +305,18 @@ func (o *Object) Truncate(size uint64) error {
 				o.data = map[uint64][]byte{}
 			}
 			o.data[blkid] = b
-			os.dirtyBytes += int64(bs)
+			os.addDirty(int64(bs))
+		} else if o.wb[blkid] != nil {
+			o.detach(blkid, true)
+			b = o.data[blkid]
 		}
 		clear(b[in:])
 	}
 	for id := range o.data {
 		if id >= first {
+			o.detach(id, false)
 			delete(o.data, id)
-			os.dirtyBytes -= int64(bs)
+			os.addDirty(-int64(bs))
 		}
 	}
 	if first <= o.dn.MaxBlkID {

@@ -135,8 +135,9 @@ func (os *Objset) FreeObject(id uint64) error {
 	if err != nil {
 		return err
 	}
+	o.detachAll()
 	for range o.data {
-		os.dirtyBytes -= int64(o.dn.DataBlkSz)
+		os.addDirty(-int64(o.dn.DataBlkSz))
 	}
 	clear(o.data)
 	o.freeing = true
@@ -188,8 +189,9 @@ func (os *Objset) Claim(id uint64, t format.ObjectType, blkSz uint32, txg uint64
 	}
 	if err == nil {
 		// Empty it: every block goes, then the new layout applies.
+		o.detachAll()
 		for range o.data {
-			os.dirtyBytes -= int64(o.dn.DataBlkSz)
+			os.addDirty(-int64(o.dn.DataBlkSz))
 		}
 		clear(o.data)
 		if o.dn.MaxBlkID > 0 || !o.dn.Root.IsZero() {

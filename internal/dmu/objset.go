@@ -51,6 +51,11 @@ type Objset struct {
 	dirtyBytes int64
 	root       format.BlockPointer // last synced header block
 	next       uint64              // next object id to allocate (0: unknown)
+	// Write-behind (writebehind.go): running jobs are bounded by wbSem;
+	// dropped jobs wait in wbDead for Sync to give their blocks back.
+	wbSem     chan struct{}
+	wbDead    []*wbJob
+	syncedTxg uint64 // txg of the last Sync
 }
 
 // Options configure an object set.

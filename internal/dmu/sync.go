@@ -23,6 +23,9 @@ func (os *Objset) syncLocked(txg uint64) (format.BlockPointer, error) {
 	if len(os.dirty) == 0 && !os.root.IsZero() {
 		return os.root, nil
 	}
+	if err := os.reapDead(); err != nil {
+		return format.BlockPointer{}, err
+	}
 	ids := make([]uint64, 0, len(os.dirty))
 	for id := range os.dirty {
 		if id != metaObject {
@@ -60,7 +63,8 @@ func (os *Objset) syncLocked(txg uint64) (format.BlockPointer, error) {
 	}
 	os.root = bp
 	clear(os.dirty)
-	os.dirtyBytes = 0
+	os.addDirty(-os.dirtyBytes)
+	os.syncedTxg = txg
 	return bp, nil
 }
 
@@ -161,6 +165,7 @@ type encoded struct {
 	stored []byte
 	bp     format.BlockPointer
 	err    error
+	early  bool // written ahead (writebehind.go): adopted, not placed again
 }
 
 func (os *Objset) syncObject(txg uint64, o *Object) error {
@@ -203,6 +208,13 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	out := make([]encoded, len(ids))
+	for i, id := range ids {
+		bp, ok, err := o.adopt(txg, id)
+		if err != nil {
+			return err
+		}
+		out[i] = encoded{blkid: id, bp: bp, early: ok}
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(runtime.NumCPU(), len(ids)); w++ {
@@ -226,7 +238,9 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 		}()
 	}
 	for i := range ids {
-		work <- i
+		if !out[i].early {
+			work <- i
+		}
 	}
 	close(work)
 	wg.Wait()
@@ -235,7 +249,9 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 		if e.err != nil {
 			return e.err
 		}
-		if !e.bp.IsHole() {
+		if e.early {
+			// Written ahead: already on disk.
+		} else if !e.bp.IsHole() {
 			err := os.pool.Place(&e.bp, e.stored)
 			pool.PutBuf(e.stored)
 			if err != nil {
@@ -253,6 +269,10 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 		if err := o.setBP(0, e.blkid, e.bp); err != nil {
 			return err
 		}
+	}
+	o.detachAll() // none left: every dirty block was adopted or given back above
+	if err := os.reapDead(); err != nil {
+		return err
 	}
 	for _, b := range o.data {
 		pool.PutBuf(b)

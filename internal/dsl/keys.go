@@ -256,6 +256,7 @@ func (dp *Pool) UnloadKey(name string, recursive, all bool) ([]string, error) {
 				continue
 			}
 			if l := dp.live[d.ID]; l != nil && l.key != nil {
+				dp.p.Cache().DropKey(l.key.GUID())
 				l.key.Wipe()
 				if l.newKey != nil {
 					l.newKey.Wipe()

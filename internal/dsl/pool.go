@@ -68,6 +68,7 @@ type Pool struct {
 	rekeys  sync.WaitGroup
 	closing atomic.Bool
 	closed  bool
+	bgSync  atomic.Bool // a commit started by MaybeSync runs
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -205,23 +206,41 @@ func (dp *Pool) Sync() error {
 	if !dp.anyDirty() {
 		return nil
 	}
+	if dp.closed {
+		return errf(CodeIO, "cannot commit pool '%s': pool is closed", dp.Name())
+	}
 	return dp.txgDo(nil)
 }
 
-// MaybeSync commits when the dirty data passes the limit; writers call it.
+// MaybeSync keeps dirty data bounded; writers call it after each write.
+// Past half of DirtyMax it starts a commit in the background and returns:
+// the writer fills the next txg while the commit syncs the vdevs (object
+// sets are locked only while their dirty state is turned into blocks,
+// most of which write-behind has written already). At DirtyMax the writer
+// commits itself, which waits for a running commit first.
 func (dp *Pool) MaybeSync() error {
-	var n int64
-	dp.mu.Lock()
-	for _, l := range dp.live {
-		if l.os != nil {
-			n += l.os.DirtyBytes()
-		}
-	}
-	dp.mu.Unlock()
-	if n < dp.opts.DirtyMax {
+	n := dp.p.DirtyBytes()
+	if n < dp.opts.DirtyMax/2 {
 		return nil
 	}
-	return dp.Sync()
+	if n >= dp.opts.DirtyMax {
+		return dp.Sync()
+	}
+	if dp.bgSync.CompareAndSwap(false, true) {
+		go func() {
+			defer dp.bgSync.Store(false)
+			if err := dp.Sync(); err != nil && !dp.isClosed() {
+				dp.opts.Logger.Error("commit failed", "pool", dp.Name(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (dp *Pool) isClosed() bool {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.closed
 }
 
 func (dp *Pool) anyDirty() bool {

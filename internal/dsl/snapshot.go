@@ -197,6 +197,7 @@ func (dp *Pool) destroyDataset(r *dsRec) error {
 	l := dp.live[r.ID]
 	if l != nil && l.os != nil && l.os.Dirty() {
 		// Unsynced changes die with it; the live root is what is on disk.
+		_ = l.os.Discard() // blocks written ahead go back to the allocator
 		l.os = nil
 	}
 	err := dmu.Walk(dp.p, r.Root, func(bp *format.BlockPointer) (bool, error) {
@@ -212,6 +213,7 @@ func (dp *Pool) destroyDataset(r *dsRec) error {
 		return errf(CodeIO, "cannot destroy '%s': %v", r.Name, err)
 	}
 	if l != nil && l.key != nil {
+		dp.p.Cache().DropKey(l.key.GUID())
 		l.key.Wipe()
 	}
 	if k := dp.wk[r.ID]; k != nil {

@@ -47,16 +47,10 @@ func (a *allocator) alloc(n uint64) uint64 {
 
 // release returns [off, off+n) to the free set.
 func (a *allocator) release(off, n uint64) error {
-	if off+n > a.end {
-		return fmt.Errorf("free of [%#x,+%#x) beyond end %#x", off, n, a.end)
+	if err := a.canRelease(off, n); err != nil {
+		return err
 	}
 	i := sort.Search(len(a.free), func(i int) bool { return a.free[i].off >= off })
-	if i < len(a.free) && off+n > a.free[i].off {
-		return fmt.Errorf("double free of [%#x,+%#x)", off, n)
-	}
-	if i > 0 && a.free[i-1].off+a.free[i-1].len > off {
-		return fmt.Errorf("double free of [%#x,+%#x)", off, n)
-	}
 	a.allocated -= n
 	mergePrev := i > 0 && a.free[i-1].off+a.free[i-1].len == off
 	mergeNext := i < len(a.free) && off+n == a.free[i].off
@@ -121,4 +115,20 @@ func (a *allocator) freeBytes() uint64 {
 		n += e.len
 	}
 	return n
+}
+
+// canRelease reports whether [off, off+n) is wholly allocated, i.e. whether
+// release would take it.
+func (a *allocator) canRelease(off, n uint64) error {
+	if off+n > a.end {
+		return fmt.Errorf("free of [%#x,+%#x) beyond end %#x", off, n, a.end)
+	}
+	i := sort.Search(len(a.free), func(i int) bool { return a.free[i].off >= off })
+	if i < len(a.free) && off+n > a.free[i].off {
+		return fmt.Errorf("double free of [%#x,+%#x)", off, n)
+	}
+	if i > 0 && a.free[i-1].off+a.free[i-1].len > off {
+		return fmt.Errorf("double free of [%#x,+%#x)", off, n)
+	}
+	return nil
 }

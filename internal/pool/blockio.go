@@ -137,15 +137,26 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 // Place allocates space for an encoded block, fills in its address and
 // writes it.
 func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
-	p.Alloc(bp)
+	return p.place(bp, stored, false)
+}
+
+func (p *Pool) place(bp *format.BlockPointer, stored []byte, early bool) error {
+	p.alloc1(bp, early)
 	return p.WriteStored(bp, stored)
 }
 
 // Alloc allocates space for an encoded block of bp.PSize bytes and fills in
 // its address; WriteStored writes it there.
 func (p *Pool) Alloc(bp *format.BlockPointer) {
+	p.alloc1(bp, false)
+}
+
+func (p *Pool) alloc1(bp *format.BlockPointer, early bool) {
 	n := asize(bp.PSize)
 	p.mu.Lock()
+	if early {
+		p.unsettled += n
+	}
 	vi := 0
 	for i := range p.alloc {
 		if p.alloc[i].allocated < p.alloc[vi].allocated {
@@ -196,6 +207,10 @@ func (p *Pool) ReadStoredBuf(bp *format.BlockPointer) ([]byte, error) {
 }
 
 func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
+	return p.readStoredCount(bp, buf, true)
+}
+
+func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count bool) ([]byte, error) {
 	if bp.IsHole() {
 		return nil, errors.New("read of a hole")
 	}
@@ -204,7 +219,9 @@ func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
 	}
 	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return checksumOK(bp, b) })
 	if err != nil {
-		p.noteDamaged()
+		if count {
+			p.noteDamaged()
+		}
 		return nil, fmt.Errorf("%w at %d:%#x: %v", ErrDamaged, bp.Vdev, bp.Offset, err)
 	}
 	return buf, nil
@@ -255,12 +272,34 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 
 // ReadBlock reads, verifies and decodes a block.
 func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
-	stored, err := p.ReadStored(bp)
+	return p.readBlock(bp, key, ad, true)
+}
+
+// ReadAheadBlock is ReadBlock for a block read ahead of its reader: a
+// damaged block is not counted, as the reader reads it again and counts it
+// then (a failed read is not cached).
+func (p *Pool) ReadAheadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	return p.readBlock(bp, key, ad, false)
+}
+
+func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count bool) ([]byte, error) {
+	// The stored bytes are scratch when decoding makes new ones.
+	scratch := bp.Flags&FlagEncrypted != 0 || bp.Compress != uint8(compress.Off)
+	var buf []byte
+	if scratch {
+		buf = GetBuf(int(bp.PSize))
+	} else {
+		buf = make([]byte, bp.PSize)
+	}
+	stored, err := p.readStoredCount(bp, buf, count)
 	if err != nil {
 		return nil, err
 	}
 	out, err := Decode(bp, stored, key, ad)
-	if errors.Is(err, ErrDamaged) {
+	if scratch {
+		PutBuf(stored)
+	}
+	if count && errors.Is(err, ErrDamaged) {
 		p.noteDamaged()
 	}
 	return out, err

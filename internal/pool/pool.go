@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"coffer/internal/compress"
@@ -70,7 +71,15 @@ type Pool struct {
 	}
 	scrub     ScrubState
 	importing *importState
+	cache     *BlockCache // decoded data blocks (cache.go)
+	// unsettled is the space of blocks written ahead of the commit that
+	// will reference them (PlaceEarly), not yet adopted or given back.
+	unsettled uint64
+	dirty     atomic.Int64 // dirty bytes of all object sets (AddDirty)
 }
+
+// Cache is the pool's decoded-block cache.
+func (p *Pool) Cache() *BlockCache { return p.cache }
 
 // NewGUID returns a random, nonzero GUID (pools, vdevs, datasets).
 func NewGUID() uint64 {
@@ -119,7 +128,7 @@ func Create(name string, specs []VdevSpec, force bool, mosDoc []byte) (*Pool, er
 			}
 		}
 	}
-	p := &Pool{cfg: cfg}
+	p := &Pool{cfg: cfg, cache: NewBlockCache(DefaultCacheBytes)}
 	rawCfg, _ := json.Marshal(cfg)
 	for ti, tc := range cfg.Tops {
 		var leaves []*vdev.Leaf
@@ -193,6 +202,7 @@ func (p *Pool) MOSPointer() format.BlockPointer {
 
 // Close closes the vdevs without changing their labels.
 func (p *Pool) Close() error {
+	p.cache.Clear()
 	var first error
 	for _, t := range p.tops {
 		for _, l := range t.Leaves() {
@@ -284,7 +294,7 @@ func Scan(dirs []string) ([]Found, error) {
 // The caller must then report every live block with MarkLive and call
 // FinishImport before writing.
 func Open(f Found) (*Pool, []byte, error) {
-	p := &Pool{cfg: f.Config}
+	p := &Pool{cfg: f.Config, cache: NewBlockCache(DefaultCacheBytes)}
 	have := map[uint64]string{}
 	for _, d := range f.Dirs {
 		if lb, err := vdev.ReadLabel(d); err == nil {
@@ -586,19 +596,31 @@ func (p *Pool) syncAll() error {
 // release gives freed blocks back to the allocators and punches them out of
 // the data files (so destroyed data and wrapped keys leave the host disk).
 func (p *Pool) release(bps []format.BlockPointer) {
+	p.cache.dropAddrs(bps)
 	sort.Slice(bps, func(i, j int) bool { return bps[i].Offset < bps[j].Offset })
 	for i := range bps {
-		bp := &bps[i]
-		n := asize(bp.PSize)
-		p.mu.Lock()
-		err := p.alloc[bp.Vdev].release(bp.Offset, n)
-		p.mu.Unlock()
-		if err != nil {
-			// A double free is a bug in the layer above; never reuse the space.
-			continue
-		}
-		_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
+		// A double free is a bug in the layer above; never reuse the space.
+		_ = p.releaseOne(&bps[i])
 	}
+}
+
+// releaseOne punches a block out of its data file, then gives its space
+// back. The punch comes first: write-behind allocates and writes blocks
+// while a commit releases others, and space punched after its release
+// could already hold a new block.
+func (p *Pool) releaseOne(bp *format.BlockPointer) error {
+	n := asize(bp.PSize)
+	p.mu.Lock()
+	err := p.alloc[bp.Vdev].canRelease(bp.Offset, n)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
+	p.mu.Lock()
+	err = p.alloc[bp.Vdev].release(bp.Offset, n)
+	p.mu.Unlock()
+	return err
 }
 
 // Free schedules a block to be freed when the open txg commits.

@@ -1,0 +1,60 @@
+package dmu
+
+import (
+	"coffer/internal/format"
+	"coffer/internal/pool"
+)
+
+// ReadAheadBlocks is how many level-0 blocks a sequential reader has loaded
+// ahead of it (in the background, on the other cores).
+const ReadAheadBlocks = 32
+
+// readData reads and decodes the level-0 data block bp of (obj, blkid)
+// through the pool's block cache: a block read again (FUSE splits reads
+// into pieces smaller than a block) or loaded ahead is decoded once.
+func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64) ([]byte, error) {
+	if obj == metaObject || bp.Type != format.TypeData || (os.Encrypted() && os.key == nil) {
+		return os.readBP(bp, obj, 0, blkid)
+	}
+	k := pool.KeyFor(bp, os.keyGUID, obj, blkid)
+	bpc := *bp
+	return os.pool.Cache().Fetch(k, func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) })
+}
+
+// readAhead is called with os.mu held before o reads blocks [first, last].
+// When the reads are sequential it asks for the next ReadAheadBlocks
+// blocks in the background.
+func (o *Object) readAhead(first, last uint64) {
+	os := o.os
+	seq := first == o.raNext || (o.raNext > 0 && first == o.raNext-1)
+	o.raNext = last + 1
+	if !seq || o.id == metaObject || (os.Encrypted() && os.key == nil) {
+		o.raIssued = 0
+		return
+	}
+	from := max(last+1, o.raIssued)
+	to := min(last+ReadAheadBlocks, o.dn.MaxBlkID)
+	for blkid := from; blkid <= to; blkid++ {
+		if _, dirty := o.data[blkid]; dirty || (o.freePending && blkid >= o.freeFrom) {
+			o.raIssued = blkid + 1
+			continue
+		}
+		bp, err := o.bpAt(0, blkid)
+		if err != nil {
+			return
+		}
+		if bp.IsHole() || bp.Type != format.TypeData {
+			o.raIssued = blkid + 1
+			continue
+		}
+		k := pool.KeyFor(&bp, os.keyGUID, o.id, blkid)
+		obj, b := o.id, blkid
+		load := func() ([]byte, error) {
+			return os.pool.ReadAheadBlock(&bp, os.key, blockAD(os.keyGUID, obj, 0, b, bp.Birth))
+		}
+		if !os.pool.Cache().Prefetch(k, load) {
+			return // enough in flight; ask again on the next read
+		}
+		o.raIssued = blkid + 1
+	}
+}

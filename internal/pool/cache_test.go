@@ -1,0 +1,130 @@
+package pool
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func ck(i uint64, keyGUID uint64) CacheKey {
+	return CacheKey{Vdev: 0, Offset: i << 17, Birth: 1, KeyGUID: keyGUID, Obj: 5, Blkid: i}
+}
+
+func block(fill byte, n int) []byte { return bytes.Repeat([]byte{fill}, n) }
+
+// The cache stays within its bytes, evicts the least recently used block
+// and decodes a block once however often it is read.
+func TestBlockCacheLRU(t *testing.T) {
+	c := NewBlockCache(4 << 10)
+	loads := 0
+	get := func(i uint64) []byte {
+		b, err := c.Fetch(ck(i, 0), func() ([]byte, error) { loads++; return block(byte(i), 1<<10), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i := uint64(0); i < 4; i++ {
+		get(i)
+	}
+	get(0) // most recent now; 1 is the oldest
+	get(4) // evicts 1
+	if loads != 5 {
+		t.Fatalf("%d loads, want 5", loads)
+	}
+	if s := c.Stats(); s.Bytes > 4<<10 || s.Entries != 4 {
+		t.Fatalf("stats %+v", s)
+	}
+	if b := get(0); b[0] != 0 || loads != 5 {
+		t.Fatal("block 0 was evicted instead of the least recently used")
+	}
+	get(1)
+	if loads != 6 {
+		t.Fatalf("block 1 was not evicted (%d loads)", loads)
+	}
+	// A key differing in any identity field is another block.
+	k := ck(0, 0)
+	k.Blkid = 99
+	if _, err := c.Fetch(k, func() ([]byte, error) { loads++; return block(9, 1<<10), nil }); err != nil || loads != 7 {
+		t.Fatalf("other identity served from cache (%d loads)", loads)
+	}
+}
+
+// Unloading a key wipes its plaintext and drops it; other keys stay; a
+// load that began before the unload is not kept.
+func TestBlockCacheDropKey(t *testing.T) {
+	c := NewBlockCache(1 << 20)
+	a, _ := c.Fetch(ck(1, 7), func() ([]byte, error) { return block(0x5A, 4096), nil })
+	b, _ := c.Fetch(ck(2, 8), func() ([]byte, error) { return block(0x5B, 4096), nil })
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.Fetch(ck(3, 7), func() ([]byte, error) { close(started); <-release; return block(0x5C, 4096), nil })
+	}()
+	<-started
+	c.DropKey(7)
+	close(release)
+	wg.Wait()
+	if !bytes.Equal(a, make([]byte, 4096)) {
+		t.Fatal("plaintext of the unloaded key was not wiped")
+	}
+	if b[0] != 0x5B {
+		t.Fatal("another key's block was wiped")
+	}
+	s := c.Stats()
+	if s.Entries != 1 {
+		t.Fatalf("%d entries after unload, want 1 (the other key's)", s.Entries)
+	}
+	loads := 0
+	c.Fetch(ck(3, 7), func() ([]byte, error) { loads++; return block(1, 10), nil })
+	if loads != 1 {
+		t.Fatal("a load begun before the unload was kept")
+	}
+	c.Clear()
+	if !bytes.Equal(b, make([]byte, 4096)) || c.Stats().Entries != 0 {
+		t.Fatal("Clear left plaintext")
+	}
+}
+
+// Concurrent readers of one block share one load; read-ahead loads are
+// bounded and their result is served from the cache.
+func TestBlockCacheShared(t *testing.T) {
+	c := NewBlockCache(1 << 20)
+	var loads atomic.Int32
+	gate := make(chan struct{})
+	load := func() ([]byte, error) { loads.Add(1); <-gate; return block(3, 100), nil }
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Fetch(ck(1, 0), load) }()
+	}
+	for c.Stats().Misses == 0 {
+		// wait for the first reader to start the load
+	}
+	close(gate)
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("%d loads of one block", n)
+	}
+	hold := make(chan struct{})
+	started := 0
+	for i := uint64(10); i < 20; i++ {
+		if c.Prefetch(ck(i, 0), func() ([]byte, error) { <-hold; return block(byte(i), 100), nil }) {
+			started++
+		}
+	}
+	if started != maxPrefetch {
+		t.Fatalf("%d read-ahead loads started, want %d", started, maxPrefetch)
+	}
+	close(hold)
+	c.wg.Wait()
+	n := 0
+	b, _ := c.Fetch(ck(10, 0), func() ([]byte, error) { n++; return nil, nil })
+	if n != 0 || b[0] != 10 {
+		t.Fatal("read-ahead result not served from the cache")
+	}
+}
