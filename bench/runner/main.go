@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,7 +99,7 @@ func main() {
 	flag.StringVar(&repo, "repo", ".", "the coffer source tree")
 	flag.StringVar(&dir, "dir", "/var/tmp", "scratch directory on the disk to measure")
 	flag.IntVar(&b.unlockRoots, "unlock-roots", 1000, "encryption roots for the unlock -r figure (P8)")
-	flag.DurationVar(&b.unlockBudget, "unlock-budget", 10*time.Minute, "stop creating unlock roots after this long and measure what exists")
+	flag.DurationVar(&b.unlockBudget, "unlock-budget", 3*time.Minute, "stop creating unlock roots after this long, and stop unlock pairs once they took this long, and measure what exists")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("run as root (FUSE mounts, dropping caches): bench/run.sh")
@@ -185,6 +186,7 @@ func main() {
 	b.profWG.Wait()
 	b.res.LoadEnd = loadavg()
 	b.attachProfiles()
+	sort.SliceStable(b.res.Figures, func(i, j int) bool { return b.res.Figures[i].ID < b.res.Figures[j].ID })
 	if b.res.LoadStart[0] > 0.5 || b.res.LoadEnd[0] > 0.5 {
 		b.res.Notes = append(b.res.Notes, fmt.Sprintf("The machine was not idle (load average %.2f at the start, %.2f at the end, 2 cores): other work shared the CPU and the disk, so single pairs are noisy; the median of the per-pair ratios is what counts.", b.res.LoadStart[0], b.res.LoadEnd[0]))
 	}
@@ -389,9 +391,7 @@ func (b *bench) setup(dir string) {
 	b.pprofAddr = freePort()
 	b.startDaemon()
 	cleanups = append(cleanups, func() {
-		if b.daemon != nil {
-			runErr(nil, []string{"COFFER_SOCKET=" + b.sock}, b.coffer, "unmount", "-a")
-		}
+		b.unmountAll()
 		b.stopDaemon()
 	})
 	b.cof("pool", "create", "-O", "mountpoint="+b.mnt, "bench", b.vdev)
@@ -417,6 +417,17 @@ func (b *bench) setup(dir string) {
 	cleanups = append(cleanups, func() { exec.Command("umount", b.gcMnt).Run() })
 	b.bare = filepath.Join(b.work, "bare")
 	os.MkdirAll(b.bare, 0o755)
+}
+
+// unmountAll unmounts the file systems the runner mounted (errors ignored:
+// some may be unmounted already).
+func (b *bench) unmountAll() {
+	if b.daemon == nil {
+		return
+	}
+	for _, ds := range []string{"enc", "plain", "big"} {
+		runErr(nil, []string{"COFFER_SOCKET=" + b.sock}, b.coffer, "unmount", "bench/"+ds)
+	}
 }
 
 func (b *bench) mount(ds string) {
@@ -923,7 +934,7 @@ func vmHWM(pid int) float64 {
 // after a daemon restart (which locks them).
 func (b *bench) unlock() {
 	const pass = "benchmark unlock passphrase\n"
-	b.cof("unmount", "-a")
+	b.unmountAll()
 	run(strings.NewReader(pass), []string{"COFFER_SOCKET=" + b.sock}, b.coffer, "create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", "canmount=noauto", "bench/u")
 	start := time.Now()
 	n := 0
@@ -945,15 +956,23 @@ func (b *bench) unlock() {
 			f.Note += "--unlock-roots."
 		}
 	}
+	var spent float64
 	for p := 0; p < b.pairs; p++ {
-		b.profiling = p == b.pairs-1
+		// The last pair is profiled: when the time allowed will be used
+		// up by the next pair, that one is the last.
+		b.profiling = p == b.pairs-1 || (p > 0 && spent+spent/float64(p) > b.unlockBudget.Seconds())
 		b.stopDaemon()
 		b.startDaemon()
 		sec := b.timed("unlock", func() {
 			run(strings.NewReader(pass), []string{"COFFER_SOCKET=" + b.sock}, b.coffer, "unlock", "-r", "bench/u")
 		})
+		spent += sec
 		f.Subj, f.PeerV = append(f.Subj, sec), append(f.PeerV, 2)
 		log.Printf("P8 pair %d: unlock -r of %d roots %.2f s", p+1, roots, sec)
+		if b.profiling && p < b.pairs-1 {
+			f.Note += fmt.Sprintf(" %d measurements instead of %d: they took %.0f s (--unlock-budget).", p+1, b.pairs, spent)
+			break
+		}
 	}
 	b.profiling = false
 	b.add(f).finish()
@@ -981,6 +1000,12 @@ func (b *bench) attachProfiles() {
 			f.Profile = fmt.Sprintf("(go tool pprof failed: %v)\n", err)
 			continue
 		}
-		f.Profile = string(out)
+		var keep []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(l, "Build ID:") && !strings.HasPrefix(l, "Time:") {
+				keep = append(keep, l)
+			}
+		}
+		f.Profile = strings.Join(keep, "\n")
 	}
 }

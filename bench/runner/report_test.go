@@ -99,7 +99,7 @@ func TestMarkdown(t *testing.T) {
 		"| P3 | untar (time) | coffer aes-256-gcm | gocryptfs | 9.00 s | 10.0 s | 0.900x (0.800–1.00) | ≤ 0.500x | **missed** |",
 		"load average 1.50 at the start, 2.25 at the end",
 		"3 interleaved pairs",
-		"P3 untar (time) (missed): where the daemon's CPU time went",
+		"P3 untar (time) (missed): where coffer's CPU time went",
 		"main.slow",
 		"aes-256-gcm      900 MB/s",
 		"![ratio against target per figure](benchmarks.png)",
