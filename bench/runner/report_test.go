@@ -80,7 +80,7 @@ func TestPassByDirection(t *testing.T) {
 
 func sample() *Result {
 	r := &Result{Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC), CPU: "test cpu", Cores: 2, Pairs: 3,
-		SeqBytes: 1 << 30, BigBytes: 4 << 30, LoadStart: [3]float64{1.5, 1, 1}, LoadEnd: [3]float64{2.25, 1, 1},
+		SeqBytes: 1 << 30, BigBytes: 4 << 30, LoadStart: [3]float64{1.5, 1, 1}, LoadEnd: [3]float64{2.25, 1, 1}, LoadMax: 7.5,
 		Crypto: "aes-256-gcm      900 MB/s\n"}
 	a := &Figure{ID: "P1", Name: "sequential write + fsync", Subject: "coffer aes-256-gcm", Peer: "gocryptfs", Unit: "MB/s",
 		Subj: []float64{200, 210, 190}, PeerV: []float64{100, 100, 100}, Dir: AtLeast, Target: 1.5}
@@ -97,7 +97,7 @@ func TestMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| P1 | sequential write + fsync | coffer aes-256-gcm | gocryptfs | 200 MB/s | 100 MB/s | 2.00x (1.90–2.10) | ≥ 1.50x | met |",
 		"| P3 | untar (time) | coffer aes-256-gcm | gocryptfs | 9.00 s | 10.0 s | 0.900x (0.800–1.00) | ≤ 0.500x | **missed** |",
-		"load average 1.50 at the start, 2.25 at the end",
+		"load average 1.50 at the start, 2.25 at the end, 7.50 at most",
 		"3 interleaved pairs",
 		"P3 untar (time) (missed): where coffer's CPU time went",
 		"main.slow",
@@ -200,5 +200,19 @@ func TestFioIOPS(t *testing.T) {
 		`{"fio version":"fio-3.33","jobs":[{"jobname":"p4","read":{"iops":1234.5}}]}`
 	if got := fioIOPS(out); got != 1234.5 {
 		t.Fatalf("fioIOPS = %v", got)
+	}
+}
+
+func TestOrderAlternatesWhoGoesFirst(t *testing.T) {
+	if got := order(0, "coffer", "peer"); got[0] != "coffer" || got[1] != "peer" {
+		t.Fatalf("pair 0: %v", got)
+	}
+	if got := order(1, "coffer", "peer"); got[0] != "peer" || got[1] != "coffer" {
+		t.Fatalf("pair 1: %v", got)
+	}
+	in := []string{"a", "b", "c"}
+	order(1, in...)
+	if in[0] != "a" {
+		t.Fatal("order changed its input")
 	}
 }
