@@ -2,7 +2,7 @@
 // checksum, store) against Go's raw AES-256-GCM on all cores, in one run,
 // interleaved, and reports the median of the per-pair ratios.
 //
-//	go run ./bench/pipeline [-dir DIR] [-pairs 5] [-mib 1024] [-json FILE]
+//	go run ./bench/pipeline [-dir DIR] [-pairs 5] [-mib 1024] [-json FILE] [-cpuprofile FILE]
 //
 // Data is random (incompressible): coffer compresses, so zeros would flatter
 // it. The pipeline figure is what a txg commit does with dirty data: the
@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -58,7 +59,18 @@ func main() {
 	pairs := flag.Int("pairs", 5, "interleaved measurement pairs")
 	mib := flag.Int("mib", 1024, "MiB per measurement")
 	jsonOut := flag.String("json", "", "write the result as JSON here")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	data := make([]byte, 64<<20)
 	if _, err := rand.Read(data); err != nil {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // served only when COFFER_PPROF names a loopback address
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -39,31 +39,41 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 	}
 	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: level}))
 	if addr := os.Getenv("COFFER_PPROF"); addr != "" {
-		if err := servePprof(addr); err != nil {
+		if err := servePprof(ctx, addr); err != nil {
 			return err
 		}
-		log.Info("profiling listener", "addr", addr)
+		log.Info("profiling endpoint", "addr", addr)
 	}
 	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log,
 		HTTP: api.TCPOptions{Addr: o.HTTPAddr, CertFile: o.HTTPCert, KeyFile: o.HTTPKey}})
 }
 
-// servePprof serves net/http/pprof (CPU, heap, block and mutex profiles) on
-// a loopback address, for performance work: COFFER_PPROF=127.0.0.1:6060.
-func servePprof(addr string) error {
+// servePprof serves Go's profiling endpoints (/debug/pprof/) on addr, which
+// must be a loopback address: profiles show code paths and timings, and
+// nothing but the local benchmark tools should reach them. Opt-in through
+// COFFER_PPROF=127.0.0.1:PORT.
+func servePprof(ctx context.Context, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("COFFER_PPROF: %v", err)
+		return fmt.Errorf("cannot serve COFFER_PPROF '%s': %v", addr, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("COFFER_PPROF: %s is not a loopback address", host)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("cannot serve COFFER_PPROF '%s': not a loopback address", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("COFFER_PPROF: %v", err)
+		return fmt.Errorf("cannot serve COFFER_PPROF '%s': %v", addr, err)
 	}
 	runtime.SetBlockProfileRate(100_000) // one sample per 100 µs blocked
 	runtime.SetMutexProfileFraction(10)
-	go http.Serve(ln, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
 	return nil
 }
