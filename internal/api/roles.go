@@ -61,6 +61,7 @@ var MethodRoles = map[string][]Role{
 	MRemoteList:     readRoles,
 	MRemoteBackups:  readRoles,
 	MKeystoreStatus: readRoles,
+	MHealth:         readRoles,
 	MRekeyStatus:    readRoles,
 
 	// Key operations.

@@ -44,6 +44,9 @@ func (allVerbs) Rekey(context.Context, api.Caller, api.RekeyReq) (api.RekeyResp,
 func (allVerbs) RekeyStatus(context.Context, api.Caller, api.RekeyReq) (api.RekeyStatusResp, error) {
 	return api.RekeyStatusResp{}, nil
 }
+func (allVerbs) Health(context.Context, api.Caller) (api.HealthResp, error) {
+	return api.HealthResp{}, nil
+}
 func (allVerbs) KeystoreUncache(context.Context, api.Caller, api.Empty) error { return nil }
 func (allVerbs) PoolCheck(context.Context, api.Caller, api.PoolNameReq) (api.PoolCheckResp, error) {
 	return api.PoolCheckResp{}, nil
@@ -59,6 +62,7 @@ func fullServer(t *testing.T) (*api.Server, *api.Users) {
 	srv.RegisterKeys(b)
 	srv.RegisterCheck(b)
 	srv.RegisterRekey(b)
+	srv.RegisterHealth(b)
 	u, err := api.LoadUsers(filepath.Join(t.TempDir(), "users.json"))
 	if err != nil {
 		t.Fatal(err)

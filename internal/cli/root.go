@@ -249,6 +249,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newUnlockCommand(a),
 		newKeyCommand(a),
 		newKeystoreCommand(a),
+		newHealthCommand(a),
 		newUserCommand(a), // cmd_user.go
 		newDaemonCommand(a),
 		newBenchmarkCommand(a),

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"coffer/internal/api"
@@ -47,6 +48,10 @@ type Daemon struct {
 	keys keys // keys.go: system keystore, audit log
 
 	rekeyRuns rekeyRuns // rekey.go
+
+	// notImported: pools of the cache file that did not import at start,
+	// and why (health.go); a later pool import clears the entry.
+	notImported map[string]string
 }
 
 // cacheFile lists the imported pools and where their vdevs are.
@@ -70,7 +75,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	opts.PoolOptions.Logger = opts.Logger
-	d := &Daemon{opts: opts, log: opts.Logger, pools: map[string]*dsl.Pool{}}
+	d := &Daemon{opts: opts, log: opts.Logger, pools: map[string]*dsl.Pool{}, notImported: map[string]string{}}
 	d.opts.PoolOptions.KeyProvider = keyProvider{d}
 	opts = d.opts
 	c, err := d.readCache()
@@ -81,6 +86,7 @@ func New(opts Options) (*Daemon, error) {
 		found, err := pool.Scan(cp.Dirs)
 		if err != nil {
 			d.log.Error("pool not imported", "pool", cp.Name, "err", err)
+			d.notImported[cp.Name] = firstLine(err)
 			continue
 		}
 		var f *pool.Found
@@ -91,11 +97,13 @@ func New(opts Options) (*Daemon, error) {
 		}
 		if f == nil {
 			d.log.Error("pool not imported: no vdev found", "pool", cp.Name, "dirs", cp.Dirs)
+			d.notImported[cp.Name] = "no vdev found in " + strings.Join(cp.Dirs, ", ")
 			continue
 		}
 		dp, err := dsl.Import(*f, opts.PoolOptions)
 		if err != nil {
 			d.log.Error("pool not imported", "pool", cp.Name, "err", err)
+			d.notImported[cp.Name] = firstLine(err)
 			continue
 		}
 		d.pools[dp.Name()] = dp
@@ -218,6 +226,7 @@ func (d *Daemon) newServer() *api.Server {
 	srv.RegisterKeys(d)   // keys.go
 	srv.RegisterCheck(d)  // check.go
 	srv.RegisterRekey(d)  // rekey.go
+	srv.RegisterHealth(d) // health.go
 	srv.SetAudit(d.auditAPI)
 	return srv
 }

@@ -276,6 +276,9 @@ func TestKeyProviderKMIP(t *testing.T) {
 	if st := b.ok("pool", "status", "tank"); !strings.Contains(st, "\n  keys: tank/") || !strings.Contains(st, " tank/vault locked: kmip "+srv.Addr+": KMIP server unreachable") {
 		t.Fatalf("pool status does not say why tank/vault waits:\n%s", st)
 	}
+	if h := b.health(1); !strings.Contains(h, "tank/vault: locked: kmip "+srv.Addr+": KMIP server unreachable") {
+		t.Fatalf("health does not say why tank/vault waits:\n%s", h)
+	}
 	cannot(t, b.fail(1, "unreachable", "load-key", "tank/vault"))
 	auditHas(t, b, "auto-unlock", "tank/vault", false)
 	auditHas(t, b, "load-key", "tank/vault", true)
@@ -416,6 +419,9 @@ func TestKeystoreTPMCache(t *testing.T) {
 	d.restart()
 	if st := d.ok("keystore", "status"); !strings.Contains(st, "KMIP server unreachable") || !strings.Contains(st, "no cached key") || strings.Contains(st, "cache:") {
 		t.Fatalf("status without a cache:\n%s", st)
+	}
+	if h := d.health(1); !strings.Contains(h, "keystore: waiting for the system secret (kmip: ") || !strings.Contains(h, "KMIP server unreachable") || !strings.Contains(h, "no cached key") {
+		t.Fatalf("health without a cache:\n%s", h)
 	}
 	auditHas(t, d, "keystore-protect kmip tpm-cache", "", true)
 	auditHas(t, d, "keystore-uncache", "", true)

@@ -236,7 +236,7 @@ func TestRekeyKillDaemon(t *testing.T) {
 	}
 	d.ok("pool", "check", "tank")
 	audit, _ := os.ReadFile(filepath.Join(d.state, "audit.log"))
-	if !strings.Contains(string(audit), `"op":"rekey"`) || !strings.Contains(string(audit), `"dataset":"tank/enc","ok":true,"op":"rekey-resume-done"`) {
+	if !strings.Contains(string(audit), `"op":"rekey"`) || !strings.Contains(string(audit), `"op":"rekey-resume-done","dataset":"tank/enc","outcome":"ok","ok":true`) {
 		t.Fatalf("audit log lacks the rekey:\n%s", audit)
 	}
 }
@@ -306,7 +306,7 @@ func TestRekeyResumesAtStart(t *testing.T) {
 	exported := d.ok("key", "export", "tank/vault")
 	resumed := func() bool {
 		audit, _ := os.ReadFile(filepath.Join(d.state, "audit.log"))
-		return strings.Contains(string(audit), `"dataset":"tank/vault","ok":true,"op":"rekey-resume-done"`)
+		return strings.Contains(string(audit), `"op":"rekey-resume-done","dataset":"tank/vault","outcome":"ok","ok":true`)
 	}
 	for attempt := 0; attempt < 8 && !resumed(); attempt++ {
 		d.ok("rekey", "--no-wait", "tank/vault")
