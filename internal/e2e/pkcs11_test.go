@@ -12,23 +12,7 @@ import (
 // TestKeystorePKCS11: the system secret wrapped by a non-extractable key in
 // a real SoftHSM2 token; unlock at start needs the token and its PIN.
 func TestKeystorePKCS11(t *testing.T) {
-	module := "/usr/lib/softhsm/libsofthsm2.so"
-	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("SoftHSM2 missing (scripts/test.sh installs softhsm2): %v", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	os.MkdirAll(tokens, 0o700)
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\n"), 0o600)
-	env := "SOFTHSM2_CONF=" + conf
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "coffer", "--pin", "1234", "--so-pin", "5678")
-	cmd.Env = append(os.Environ(), env)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util: %v %s", err, out)
-	}
-	pinFile := filepath.Join(dir, "pin")
-	os.WriteFile(pinFile, []byte("1234"), 0o600)
+	module, env, pinFile := softHSM(t)
 	uri := fmt.Sprintf("pkcs11:token=coffer;object=coffer-kek?module-path=%s&pin-source=file://%s", module, pinFile)
 
 	d := startDaemon(t, env)
@@ -56,4 +40,29 @@ func TestKeystorePKCS11(t *testing.T) {
 	if st := d.ok("keystore", "status"); !strings.Contains(strings.ToLower(st), "pin") {
 		t.Fatalf("status does not say why:\n%s", st)
 	}
+}
+
+// softHSM makes a fresh SoftHSM2 token "coffer" (user PIN 1234) in a
+// temporary directory. It returns the module path, the environment entry
+// that points SoftHSM2 at the token, and a file holding the PIN.
+func softHSM(t *testing.T) (module, env, pinFile string) {
+	t.Helper()
+	module = "/usr/lib/softhsm/libsofthsm2.so"
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("SoftHSM2 missing (scripts/test.sh installs softhsm2): %v", err)
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	os.MkdirAll(tokens, 0o700)
+	conf := filepath.Join(dir, "softhsm2.conf")
+	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\n"), 0o600)
+	env = "SOFTHSM2_CONF=" + conf
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "coffer", "--pin", "1234", "--so-pin", "5678")
+	cmd.Env = append(os.Environ(), env)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util: %v %s", err, out)
+	}
+	pinFile = filepath.Join(dir, "pin")
+	os.WriteFile(pinFile, []byte("1234"), 0o600)
+	return module, env, pinFile
 }

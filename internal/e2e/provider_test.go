@@ -287,23 +287,7 @@ func TestKeyProviderKMIP(t *testing.T) {
 // TestKeyProviderPKCS11: keylocation=pkcs11:… wraps a random wrapping key
 // with a non-extractable AES key in a real SoftHSM2 token.
 func TestKeyProviderPKCS11(t *testing.T) {
-	module := "/usr/lib/softhsm/libsofthsm2.so"
-	if _, err := os.Stat(module); err != nil {
-		t.Fatalf("SoftHSM2 missing (scripts/test.sh installs softhsm2): %v", err)
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	os.MkdirAll(tokens, 0o700)
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\n"), 0o600)
-	env := "SOFTHSM2_CONF=" + conf
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "coffer", "--pin", "1234", "--so-pin", "5678")
-	cmd.Env = append(os.Environ(), env)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util: %v %s", err, out)
-	}
-	pinFile := filepath.Join(dir, "pin")
-	os.WriteFile(pinFile, []byte("1234"), 0o600)
+	module, env, pinFile := softHSM(t)
 	uri := fmt.Sprintf("pkcs11:token=coffer;object=coffer-datasets?module-path=%s&pin-source=file://%s", module, pinFile)
 
 	d := startDaemon(t, env)
