@@ -33,7 +33,8 @@ With -r or -a, "N / M key(s) successfully loaded" is printed.`,
 		Example: `  echo 'correct horse battery' | coffer load-key tank/media
   coffer load-key -L file:///root/tank.key tank/secret
   coffer load-key -a
-  coffer load-key -n tank/media    # check the passphrase only`,
+  coffer load-key -n tank/media    # check the passphrase only
+  coffer load-key -L 'kmip://kms:5696?ca=/etc/coffer/ca.pem&cert=/etc/coffer/host.pem&key=/etc/coffer/host.key' backup/vault   # a raw replica of a kmip root`,
 		Annotations: map[string]string{"usage": "load-key [-rn] [-L KEYLOCATION] DATASET\nload-key [-n] [-L KEYLOCATION] -a"},
 		Args:        maxArgs(1),
 		RunE:        runE(func(ctx context.Context, args []string) error { return runLoadKey(ctx, a, opts, args) }),

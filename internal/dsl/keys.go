@@ -61,6 +61,10 @@ func (dp *Pool) KeyRoots(name string, recursive, all bool, location string) ([]K
 		loc := r.KeyInfo.Location
 		if location != "" {
 			loc = location
+		} else if p := props.KeyProvider(r.KeyInfo.SealedBy); p != "" && loc == "prompt" {
+			// A raw replica of a provider root: nothing to read from the
+			// user; LoadKey says to name the provider with -L.
+			loc = "sealed:" + p
 		}
 		out = append(out, KeyRoot{r.Name, r.KeyInfo.Format, loc, dp.keyStatus(r)})
 	}
@@ -170,12 +174,26 @@ func (dp *Pool) LoadKey(name string, noop bool, location string, material []byte
 		return errf(CodeExists, "cannot load key for '%s': key already loaded", name)
 	}
 	loc := r.KeyInfo.Location
+	sealedBy := props.KeyProvider(r.KeyInfo.SealedBy)
+	if location == "" && loc == "prompt" && sealedBy != "" && len(material) == 0 {
+		return errf(CodeKey, "cannot load key for '%s': its key was sealed by the %s key provider of the sending pool: name one with -L (coffer load-key -L '%s' %s)", name, sealedBy, r.KeyInfo.SealedBy, name)
+	}
 	if location != "" && location != loc {
-		if props.KeyProvider(location) != "" {
+		switch p := props.KeyProvider(location); {
+		case p != "" && p == sealedBy:
+			// A raw replica of a provider root: open the blob it carries
+			// with this host's location of the same provider.
+			if err := props.ValidKeyLocation(location); err != nil {
+				return errf(CodeInvalid, "cannot load key for '%s': %v", name, err)
+			}
+		case p != "" && sealedBy != "":
+			return errf(CodeInvalid, "cannot load key for '%s': its key was sealed by the %s key provider, not %s", name, sealedBy, p)
+		case p != "":
 			return errf(CodeInvalid, "cannot load key for '%s': a key provider location cannot be given with -L (its key is made by change-key -o keylocation=%s)", name, location)
-		}
-		if err := keysrc.ValidLocation(location); err != nil {
-			return errf(CodeInvalid, "cannot load key for '%s': %v", name, err)
+		default:
+			if err := keysrc.ValidLocation(location); err != nil {
+				return errf(CodeInvalid, "cannot load key for '%s': %v", name, err)
+			}
 		}
 		loc = location
 	}

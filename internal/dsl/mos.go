@@ -92,12 +92,17 @@ type keyInfo struct {
 	// Sealed is what a key provider returned for a provider location: the
 	// wrapping key sealed by the TPM, or wrapped under a key that stays in
 	// the KMIP server or PKCS#11 token. Useless without the provider.
-	Sealed  []byte `json:"sealed,omitempty"`
-	KDF     uint8  `json:"kdf,omitempty"`
-	Salt    []byte `json:"salt,omitempty"`
-	Iters   uint32 `json:"iters,omitempty"`
-	Memory  uint32 `json:"memory_kib,omitempty"`
-	Threads uint8  `json:"threads,omitempty"`
+	Sealed []byte `json:"sealed,omitempty"`
+	// SealedBy is, on a raw replica of a provider root, the sender's
+	// provider location that sealed Sealed; Location is then "prompt" (a
+	// replica never calls a provider by itself) and load-key -L names a
+	// location of the same provider kind to open it.
+	SealedBy string `json:"sealed_by,omitempty"`
+	KDF      uint8  `json:"kdf,omitempty"`
+	Salt     []byte `json:"salt,omitempty"`
+	Iters    uint32 `json:"iters,omitempty"`
+	Memory   uint32 `json:"memory_kib,omitempty"`
+	Threads  uint8  `json:"threads,omitempty"`
 }
 
 func (m *mos) marshal() ([]byte, error) { return json.Marshal(m) }

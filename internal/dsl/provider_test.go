@@ -150,6 +150,11 @@ func TestKeyInfoSealedEncoding(t *testing.T) {
 	if err := json.Unmarshal([]byte(want), &back); err != nil || !bytes.Equal(back.Sealed, ki.Sealed) || back.Location != ki.Location {
 		t.Fatalf("decode: %+v %v", back, err)
 	}
+	// A raw replica of a provider root.
+	b, _ = json.Marshal(keyInfo{Format: "raw", Location: "prompt", Sealed: []byte{9}, SealedBy: "kmip://k:5696?ca=/c&cert=/c&key=/k"})
+	if string(b) != `{"format":"raw","location":"prompt","sealed":"CQ==","sealed_by":"kmip://k:5696?ca=/c\u0026cert=/c\u0026key=/k"}` {
+		t.Fatalf("replica: %s", b)
+	}
 	b, _ = json.Marshal(keyInfo{Format: "hex", Location: "prompt"})
 	if string(b) != `{"format":"hex","location":"prompt"}` {
 		t.Fatalf("non-provider root: %s", b)

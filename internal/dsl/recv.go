@@ -498,13 +498,17 @@ func (dp *Pool) applyReceivedProps(r *dsRec, b *stream.Begin, o RecvOpts) {
 }
 
 func keyInfoOf(c *stream.Crypt) *keyInfo {
-	return &keyInfo{Format: c.KeyFormat, Location: "prompt", KDF: c.KDF, Salt: append([]byte(nil), c.Salt...),
+	ki := &keyInfo{Format: c.KeyFormat, Location: "prompt", KDF: c.KDF, Salt: append([]byte(nil), c.Salt...),
 		Iters: c.Iters, Memory: c.Memory, Threads: c.Threads}
+	if len(c.Sealed) > 0 && props.KeyProvider(c.Provider) != "" {
+		ki.Sealed, ki.SealedBy = append([]byte(nil), c.Sealed...), c.Provider
+	}
+	return ki
 }
 
 func sameKeyInfo(a, b *keyInfo) bool {
 	return a.Format == b.Format && a.KDF == b.KDF && string(a.Salt) == string(b.Salt) && a.Iters == b.Iters &&
-		a.Memory == b.Memory && a.Threads == b.Threads
+		a.Memory == b.Memory && a.Threads == b.Threads && string(a.Sealed) == string(b.Sealed) && a.SealedBy == b.SealedBy
 }
 
 // destroyTree destroys a dataset with its snapshots and children; dp.mu

@@ -209,6 +209,9 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 				b.Crypt = &stream.Crypt{Suite: d.Suite, KeyGUID: st.to.KeyGUID, Wrapped: append([]byte(nil), wrappedFor(d, st.to.KeyGUID)...),
 					KeyFormat: ki.Format, KDF: ki.KDF, Salt: ki.Salt, Iters: ki.Iters, Memory: ki.Memory, Threads: ki.Threads,
 					EncRoot: root.Name}
+				if props.KeyProvider(ki.Location) != "" && len(ki.Sealed) > 0 {
+					b.Crypt.Provider, b.Crypt.Sealed = ki.Location, append([]byte(nil), ki.Sealed...)
+				}
 			} else {
 				key = dp.keyFor(d, st.to.KeyGUID)
 				if st.from != nil {

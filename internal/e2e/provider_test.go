@@ -410,3 +410,53 @@ func TestKeystoreTPMCache(t *testing.T) {
 	auditHas(t, d, "keystore-protect kmip tpm-cache", "", true)
 	auditHas(t, d, "keystore-uncache", "", true)
 }
+
+// TestKeyProviderReplica: a raw replica of a kmip:// root carries the
+// sealed wrapping key; the backup host never calls the provider by itself
+// (keylocation=prompt, nothing waits at start) and opens the replica with
+// load-key -L naming its own path to the same KMIP server, as a restore
+// after losing the source host would.
+func TestKeyProviderReplica(t *testing.T) {
+	srv := kmiptest.Start(t)
+	write := func(dir, name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	uriIn := func(dir string) string {
+		return "kmip://" + srv.Addr + "?ca=" + write(dir, "ca.pem", srv.CA) + "&cert=" + write(dir, "host.pem", srv.Cert) + "&key=" + write(dir, "host.key", srv.Key)
+	}
+	src, dst := startDaemon(t), startDaemon(t)
+	src.newPool("tank")
+	dst.newPool("backup")
+	src.ok("create", "-o", "keyformat=raw", "-o", "keylocation="+uriIn(t.TempDir()), "tank/vault")
+	src.ok("mount", "-a")
+	data := bytes.Repeat([]byte("sealed by the KMIP server, replicated raw "), 2000)
+	src.writeIn("tank/vault", "f", data)
+	src.ok("snapshot", "tank/vault@s1")
+	cli := func(d *daemon, args string) string {
+		return "COFFER_SOCKET=" + shq(d.sock) + " " + shq(bin) + " " + args
+	}
+	pipe(t, cli(src, "send -w tank/vault@s1"), cli(dst, "receive -u backup/vault"))
+
+	if got := dst.prop("backup/vault", "keylocation"); got != "prompt" {
+		t.Fatalf("replica keylocation %q, want prompt", got)
+	}
+	dst.restart() // nothing waits for a provider on the backup host
+	if dst.ks("backup/vault") != "unavailable" {
+		t.Fatal("replica unlocked by itself")
+	}
+	dst.health(0)
+	dst.unchanged("bad load-key of a replica", func() {
+		cannot(t, dst.fail(1, "cannot load key for 'backup/vault': its key was sealed by the kmip key provider of the sending pool: name one with -L", "load-key", "backup/vault"))
+		cannot(t, dst.fail(1, "sealed by the kmip key provider, not tpm2", "load-key", "-L", "tpm2:", "backup/vault"))
+		cannot(t, dst.fail(1, "invalid keylocation", "load-key", "-L", "kmip://"+srv.Addr, "backup/vault"))
+	})
+	// The source host is gone; the backup host has its own credentials.
+	src.stop()
+	dst.ok("load-key", "-L", uriIn(t.TempDir()), "backup/vault")
+	dst.ok("mount", "backup/vault")
+	if got, err := os.ReadFile(filepath.Join(dst.prop("backup/vault", "mountpoint"), "f")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read of the replica: %v", err)
+	}
+}

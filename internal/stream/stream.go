@@ -55,6 +55,13 @@ type Crypt struct {
 	// EncRoot is the sender's encryption root of the dataset. A replication
 	// receive (-R) that also receives that root keeps the dataset under it.
 	EncRoot string `json:"encroot,omitempty"`
+	// Provider and Sealed: for a root whose key a key provider holds
+	// (keylocation=tpm2:…, kmip://…, pkcs11:…), the sender's location and
+	// the wrapping key as the provider sealed it. Useless without that
+	// provider; the replica keeps them so that a host that reaches the
+	// same KMIP server or token can open it (load-key -L PROVIDER).
+	Provider string `json:"provider,omitempty"`
+	Sealed   []byte `json:"sealed,omitempty"`
 }
 
 // Begin is the first record.
