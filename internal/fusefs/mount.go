@@ -49,6 +49,9 @@ type Mount struct {
 	views map[string]*view // open snapshot views by name
 	nview uint64
 	done  chan struct{}
+
+	storeq chan storeJob // records to push into the kernel's page cache
+	stats  cacheCounters
 }
 
 // New mounts o.FS at dir. The caller must be root (the mount is made
@@ -60,7 +63,8 @@ func New(dir string, o Options) (*Mount, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second
 	}
-	m := &Mount{dir: dir, snaps: o.Snapshots, opts: o, views: map[string]*view{}, done: make(chan struct{})}
+	m := &Mount{dir: dir, snaps: o.Snapshots, opts: o, views: map[string]*view{}, done: make(chan struct{}),
+		storeq: make(chan storeJob, storeQueue)}
 	live := &view{fs: o.FS, timeout: o.Timeout, live: true, m: m}
 	root := &node{v: live, id: o.FS.Root()}
 	mo := fuse.MountOptions{
@@ -92,6 +96,7 @@ func New(dir string, o Options) (*Mount, error) {
 		srv.Wait()
 		close(m.done)
 	}()
+	go m.storeWorker()
 	return m, nil
 }
 
