@@ -70,18 +70,19 @@ func randomReadFillsRecord(t *testing.T, m *fusefs.Mount, path string, want []by
 	if r := m.CacheStats().Reads - after.Reads; r != 1 {
 		t.Fatalf("a read in the next record made %d READs, want 1", r)
 	}
+	waitStored(t, m, before.StoredRecords+2) // that record, for the next check
 }
 
 func TestRandomReadFillsRecord(t *testing.T) {
 	t.Parallel()
 	mt := mountNew(t, true)
-	want := make([]byte, 4*record+1000)
+	want := make([]byte, 4*record+3*4096+1000)
 	_, _ = rand.Read(want)
 	path := filepath.Join(mt.Dir, "f")
 	ok(t, os.WriteFile(path, want, 0o644))
 	randomReadFillsRecord(t, mt.M, path, want, 1)
-	// The last, partial record: the store ends at the end of the file and
-	// does not make the file longer.
+	// The last, partial record: the store (of its pages after the first)
+	// ends at the end of the file and does not make the file longer.
 	f, err := os.Open(path)
 	ok(t, err)
 	defer f.Close()
