@@ -51,10 +51,10 @@ import (
 //     that replies need.
 //
 // Page cache lifetime: on a live file system open(2) is answered without
-// FOPEN_KEEP_CACHE, so the kernel drops the file's cached pages at every
-// open (another client of the pool, such as a rollback, may have changed
-// the file); what was stored lives until the next open of the file or
-// until the kernel reclaims it. Snapshot files are opened with
+// FOPEN_KEEP_CACHE (as before stores existed), so the kernel drops the
+// file's cached pages at every open; what was stored lives until the next
+// open of the file or until the kernel reclaims it. Readers that keep the
+// file open (fio's jobs, a database) keep the benefit. Snapshot files are opened with
 // FOPEN_KEEP_CACHE and never change, so there stored pages survive opens.
 // Each record is stored once per "epoch" (between two opens, or two
 // changes of gen): a READ for a page of a record stored in this epoch
