@@ -213,7 +213,7 @@ func (n *node) readRecord(dest []byte, off uint64) (int, error) {
 		return fs.Read(n.id, dest, off)
 	}
 	bs, err := fs.BlockSize(n.id)
-	if err != nil || bs < 2*pageSize {
+	if err != nil || bs < 2*pageSize || bs%pageSize != 0 {
 		return fs.Read(n.id, dest, off)
 	}
 	b := uint64(bs)

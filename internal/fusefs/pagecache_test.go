@@ -102,6 +102,33 @@ func TestRandomReadFillsRecord(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("content changed")
 	}
+
+	// A record is pushed once per open: when the kernel drops the pages
+	// (reclaim, here fadvise), reading them again does not push it again.
+	g, err := os.Open(path)
+	ok(t, err)
+	defer g.Close()
+	ok(t, unix.Fadvise(int(g.Fd()), 0, 0, unix.FADV_RANDOM))
+	n1 := mt.M.CacheStats().StoredRecords
+	_, err = g.ReadAt(page, 2*record+4096)
+	ok(t, err)
+	waitStored(t, mt.M, n1+1)
+	ok(t, unix.Fadvise(int(g.Fd()), 0, 0, unix.FADV_DONTNEED))
+	r1 := mt.M.CacheStats().Reads
+	_, err = g.ReadAt(page, 2*record+8*4096)
+	ok(t, err)
+	time.Sleep(100 * time.Millisecond)
+	if st := mt.M.CacheStats(); st.Reads != r1+1 || st.StoredRecords != n1+1 {
+		t.Fatalf("after the kernel dropped the record: %d READs, %d stores; want 1 READ, no new store", st.Reads-r1, st.StoredRecords-n1-1)
+	}
+	// A new open (which drops the kernel's cache) starts over.
+	h, err := os.Open(path)
+	ok(t, err)
+	defer h.Close()
+	ok(t, unix.Fadvise(int(h.Fd()), 0, 0, unix.FADV_RANDOM))
+	_, err = h.ReadAt(page, 2*record+12*4096)
+	ok(t, err)
+	waitStored(t, mt.M, n1+2)
 }
 
 func TestSnapshotReadFillsRecord(t *testing.T) {
