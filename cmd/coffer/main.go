@@ -44,7 +44,11 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 		}
 		log.Info("profiling endpoint", "addr", addr)
 	}
-	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log,
+	ra := o.ReadAheadKB
+	if ra == 0 {
+		ra = -1 // the kernel's default
+	}
+	return daemon.Run(ctx, daemon.Options{StateDir: o.StateDir, Socket: o.Socket, TPM: o.TPM, Logger: log, ReadAheadKB: ra,
 		HTTP: api.TCPOptions{Addr: o.HTTPAddr, CertFile: o.HTTPCert, KeyFile: o.HTTPKey}})
 }
 

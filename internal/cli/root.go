@@ -29,7 +29,10 @@ type DaemonOptions struct {
 	HTTPKey  string // --http-key
 	TPM      string // --tpm: device or tcp://HOST:PORT
 	LogLevel string // --log-level: debug, info, warn, error
-	Stderr   io.Writer
+	// ReadAheadKB is --fuse-read-ahead: the kernel read-ahead of FUSE
+	// mounts in KiB, 0 for the kernel's default.
+	ReadAheadKB int
+	Stderr      io.Writer
 }
 
 // RunDaemon runs the daemon until ctx is done. The daemon package sets it

@@ -28,6 +28,9 @@ type Options struct {
 	HTTP   api.TCPOptions
 	TPM    string // TPM device or tcp://HOST:PORT (swtpm); default /dev/tpmrm0
 	Logger *slog.Logger
+	// ReadAheadKB is the kernel read-ahead of FUSE mounts in KiB (0:
+	// fusefs.DefaultReadAheadKB, -1: the kernel's default).
+	ReadAheadKB int
 	// Pool options (tests shorten the commit interval).
 	PoolOptions dsl.Options
 }

@@ -181,9 +181,12 @@ func (d *Daemon) mountOne(dp *dsl.Pool, name string) error {
 	if err != nil {
 		return api.Errorf(api.CodeIO, "cannot mount '%s': %v", name, err)
 	}
-	m, err := fusefs.New(dir, fusefs.Options{FS: fs, Name: name, Snapshots: fusefs.DSLSnapshots(dp, name)})
+	m, err := fusefs.New(dir, fusefs.Options{FS: fs, Name: name, Snapshots: fusefs.DSLSnapshots(dp, name), ReadAheadKB: d.opts.ReadAheadKB})
 	if err != nil {
 		return api.Errorf(api.CodeIO, "cannot mount '%s': %v", name, err)
+	}
+	if _, err := m.ReadAhead(); err != nil {
+		d.log.Warn("cannot set the mount's read-ahead; the kernel's default stays", "dataset", name, "err", err)
 	}
 	dp.SetBusy(d.isMounted)
 	fm := &fsMount{name: name, dp: dp, dir: dir, m: m}

@@ -13,4 +13,9 @@
 //     cached by the kernel for Options.Timeout.
 //   - fsync and fdatasync commit a txg: when they return the data is on
 //     the vdevs.
+//   - A READ of part of a block pushes the rest of the block into the
+//     kernel's page cache afterwards (pagecache.go), never while the file
+//     is open for writing or was changed since the block was read.
+//   - Mounts raise the kernel's read-ahead to Options.ReadAheadKB
+//     (default 1 MiB) through sysfs; failing that is not fatal.
 package fusefs

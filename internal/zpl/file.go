@@ -133,3 +133,15 @@ func (fs *FS) truncate(ino *inode, size uint64) error {
 	ino.a.Size = size
 	return nil
 }
+
+// BlockSize returns the size of file id's data blocks: a read anywhere in
+// one block decodes the whole block.
+func (fs *FS) BlockSize(id uint64) (uint32, error) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	ino, err := fs.inode(id)
+	if err != nil {
+		return 0, err
+	}
+	return ino.obj.BlockSize(), nil
+}

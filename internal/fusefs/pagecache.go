@@ -1,0 +1,241 @@
+package fusefs
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Filling the kernel page cache with whole records.
+//
+// A read of a few pages of a cold file makes the daemon read and decode
+// the whole data block (record) around them, but the kernel only asked
+// for those pages. After such a read the other pages of the record are
+// pushed into the kernel's page cache with a FUSE notify-store, so later
+// reads anywhere in the record are served by the kernel without a round
+// trip to the daemon (what the ARC gives a whole record in ZFS).
+//
+// Correctness: a store must never put stale data into the page cache.
+// Every node counts its writable handles (writers) and has a generation
+// (gen) that changes whenever that count changes and around every
+// truncation; both change only with the node's store lock (smu) held
+// exclusively. A read that may lead to a store loads gen before it reads
+// the record; the store worker later takes smu shared and sends the
+// notification only if gen is still the same and there is no writable
+// handle, holding smu until the kernel has taken the data. So between the
+// read of the record and the end of the store, the file was not open for
+// writing and not truncated: its data and size were what was read. A WRITE
+// (or fallocate, or the kernel's fallback for copy_file_range) needs a
+// writable handle; the kernel sends RELEASE for a handle only after all
+// WRITEs through it (mmap write-back included) have been answered, and the
+// RELEASE handler changes gen. Truncation by path (SETATTR with a size and
+// no handle) and O_TRUNC opens take smu exclusively for the whole change.
+// The stored range never goes past the end of the file as read (a store
+// past EOF would grow the kernel's idea of the file size).
+//
+// Deadlocks: the kernel locks each page while it copies a store into it,
+// so a store waits for any request that holds a page lock of the record
+// while it waits for the daemon. These are READs (readahead locks the pages
+// it asks for) and WRITEs (which lock the pages they write). Therefore:
+//   - the store is never sent from the READ handler, but from a worker
+//     goroutine, and never covers the pages of the READ that caused it;
+//   - the READ handler never takes smu (it loads gen and writers
+//     atomically), so a READ can always be answered while a store waits,
+//     even when an OPEN/RELEASE/SETATTR is queued on smu behind the store
+//     (sync.RWMutex makes new shared lockers wait behind a queued
+//     exclusive one, so a shared lock in READ could deadlock);
+//   - WRITE never takes smu, and no WRITE can be in flight while a store
+//     is (there is no writable handle); the handlers that take smu
+//     exclusively (OPEN, CREATE, RELEASE, SETATTR) are not sent by the
+//     kernel with page locks held;
+//   - go-fuse writes notifications with its own writev, not behind a lock
+//     that replies need.
+//
+// Page cache lifetime: on a live file system open(2) is answered without
+// FOPEN_KEEP_CACHE (as before stores existed), so the kernel drops the
+// file's cached pages at every open; what was stored lives until the next
+// open of the file or until the kernel reclaims it. Readers that keep the
+// file open (fio's jobs, a database) keep the benefit. Snapshot files are opened with
+// FOPEN_KEEP_CACHE and never change, so there stored pages survive opens.
+// Each record is stored once per "epoch" (between two opens, or two
+// changes of gen): a READ for a page of a record stored in this epoch
+// means the kernel reclaimed it, and storing it again would only fight
+// the reclaim. The stored pages are kernel page cache, not daemon memory;
+// the daemon holds at most storeQueue record copies waiting for the
+// worker and drops work when the queue is full.
+
+// storeQueue bounds the records waiting to be stored (each one record,
+// 128 KiB by default).
+const storeQueue = 32
+
+// maxStoredRecords bounds the per-file set of records stored in the
+// current epoch; past it the set is cleared (a record may be stored twice).
+const maxStoredRecords = 1 << 17
+
+// pageSize is the kernel's page size for the FUSE mapping.
+const pageSize = 4096
+
+// pageState is a node's page-cache bookkeeping.
+type pageState struct {
+	smu     sync.RWMutex // exclusive: changes of writers/gen; shared: a store
+	gen     atomic.Uint64
+	writers atomic.Int32
+
+	mu     sync.Mutex // guards the fields below; never held across a syscall
+	epoch  uint64     // gen (plus opens) at which stored was filled
+	opens  uint64     // opens that dropped the kernel's cache
+	stored map[uint64]struct{}
+}
+
+// change runs f (which changes the file's data, size or writers) with smu
+// held exclusively and moves to a new generation when it ends.
+func (p *pageState) change(f func()) {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	defer p.gen.Add(1)
+	f()
+}
+
+// dropped records that the kernel dropped the file's cached pages (an
+// open without FOPEN_KEEP_CACHE).
+func (p *pageState) dropped() {
+	p.mu.Lock()
+	p.opens++
+	p.mu.Unlock()
+}
+
+// claim reports whether record rec should be stored now (not stored in
+// this epoch yet) and marks it stored.
+func (p *pageState) claim(rec, gen uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := gen + p.opens<<32
+	if e != p.epoch || p.stored == nil || len(p.stored) >= maxStoredRecords {
+		p.epoch = e
+		p.stored = map[uint64]struct{}{}
+	}
+	if _, ok := p.stored[rec]; ok {
+		return false
+	}
+	p.stored[rec] = struct{}{}
+	return true
+}
+
+// storeJob is the data of one record to push into the kernel's cache,
+// without the pages [skipFrom, skipTo) the kernel is reading itself.
+type storeJob struct {
+	n                *node
+	gen              uint64
+	off              uint64 // file offset of data
+	data             []byte
+	skipFrom, skipTo uint64
+}
+
+// CacheStats counts the work of a mount's read path.
+type CacheStats struct {
+	Reads         uint64 // READ requests answered
+	StoredRecords uint64 // records pushed into the kernel's page cache
+	StoredBytes   uint64
+	Skipped       uint64 // stores not sent: the file changed or was open for writing
+	Dropped       uint64 // stores not queued: the queue was full
+}
+
+type cacheCounters struct {
+	reads, records, bytes, skipped, dropped atomic.Uint64
+}
+
+// CacheStats returns the mount's read-path counters.
+func (m *Mount) CacheStats() CacheStats {
+	c := &m.stats
+	return CacheStats{Reads: c.reads.Load(), StoredRecords: c.records.Load(), StoredBytes: c.bytes.Load(),
+		Skipped: c.skipped.Load(), Dropped: c.dropped.Load()}
+}
+
+// queueStore hands j to the store worker, or drops it when the worker is
+// behind.
+func (m *Mount) queueStore(j storeJob) {
+	select {
+	case m.storeq <- j:
+	default:
+		m.stats.dropped.Add(1)
+		j.n.ps.mu.Lock()
+		delete(j.n.ps.stored, j.off) // may be stored by a later read
+		j.n.ps.mu.Unlock()
+	}
+}
+
+// storeWorker sends the queued stores until the mount ends.
+func (m *Mount) storeWorker() {
+	for {
+		select {
+		case j := <-m.storeq:
+			m.store(j)
+		case <-m.done:
+			return
+		}
+	}
+}
+
+func (m *Mount) store(j storeJob) {
+	p := &j.n.ps
+	p.smu.RLock()
+	defer p.smu.RUnlock()
+	if p.gen.Load() != j.gen || p.writers.Load() != 0 {
+		m.stats.skipped.Add(1)
+		return
+	}
+	end := j.off + uint64(len(j.data))
+	sent := 0
+	push := func(from, to uint64) {
+		if to <= from {
+			return
+		}
+		if j.n.WriteCache(int64(from), j.data[from-j.off:to-j.off]) == 0 {
+			sent += int(to - from)
+		}
+	}
+	push(j.off, min(j.skipFrom, end))
+	push(max(j.skipTo, j.off), end)
+	if sent > 0 {
+		m.stats.records.Add(1)
+		m.stats.bytes.Add(uint64(sent))
+	}
+}
+
+// readRecord answers a READ of dest at off. When the read lies in one
+// record of which it is only a part, and the record was not stored in
+// this epoch, it reads the whole record (one decode, as the part would
+// cost) and queues the rest of it for a store.
+func (n *node) readRecord(dest []byte, off uint64) (int, error) {
+	fs := n.v.fs
+	p := &n.ps
+	gen := p.gen.Load() // before the data is read: a change after it is seen by the store
+	if p.writers.Load() != 0 || n.v.m.storeq == nil {
+		return fs.Read(n.id, dest, off)
+	}
+	bs, err := fs.BlockSize(n.id)
+	if err != nil || bs < 2*pageSize || bs%pageSize != 0 {
+		return fs.Read(n.id, dest, off)
+	}
+	b := uint64(bs)
+	rec := off / b * b
+	if uint64(len(dest)) >= b || (off+uint64(len(dest))-1)/b*b != rec || !p.claim(rec, gen) {
+		return fs.Read(n.id, dest, off)
+	}
+	buf := make([]byte, b)
+	k, err := fs.Read(n.id, buf, rec)
+	if err != nil {
+		p.mu.Lock()
+		delete(p.stored, rec)
+		p.mu.Unlock()
+		return 0, err
+	}
+	buf = buf[:k]
+	var got int
+	if off < rec+uint64(k) {
+		got = copy(dest, buf[off-rec:])
+	}
+	skipFrom := off &^ (pageSize - 1)
+	skipTo := (off + uint64(len(dest)) + pageSize - 1) &^ (pageSize - 1)
+	n.v.m.queueStore(storeJob{n: n, gen: gen, off: rec, data: buf, skipFrom: skipFrom, skipTo: skipTo})
+	return got, nil
+}
