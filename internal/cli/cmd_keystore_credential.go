@@ -95,8 +95,8 @@ must be unlocked. Delete the files afterwards: the daemon never reads them.`,
 	}
 	list.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
 	remove := &cobra.Command{
-		Use:   "remove kmip NAME",
-		Short: "Drop a credential from the keystore (refused while a dataset's keylocation names it)",
+		Use:     "remove kmip NAME",
+		Short:   "Drop a credential from the keystore (refused while a dataset's keylocation names it)",
 		Example: `  coffer keystore credential remove kmip kms1`,
 		Args:    exactArgs(2, "kind and name"),
 		RunE: runE(func(ctx context.Context, args []string) error {
