@@ -26,6 +26,9 @@ type CredentialAddReq struct {
 	CA   []byte `json:"ca,omitempty"`
 	Cert []byte `json:"cert,omitempty"`
 	Key  []byte `json:"key,omitempty"`
+	// Replace: an existing credential of that name is replaced (a renewed
+	// certificate); without it an existing name is refused.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // CredentialRemoveReq removes a credential from the system keystore.

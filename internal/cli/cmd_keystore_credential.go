@@ -23,18 +23,22 @@ func newKeystoreCredentialCommand(a *app) *cobra.Command {
 		RunE:  groupRunE,
 	}
 	var ca, cert, key string
+	var replace bool
 	add := &cobra.Command{
-		Use:   "add kmip NAME --ca FILE --cert FILE --key FILE",
+		Use:   "add kmip NAME --ca FILE --cert FILE --key FILE [--replace]",
 		Short: "Keep a KMIP client identity (CA, certificate, private key) in the keystore",
 		Long: `Read the CA certificate, the client certificate and its private key (PEM
 files) and keep them in the system keystore as the kmip credential NAME,
 sealed under the system secret. A key provider location then names it
 instead of files: keylocation=kmip://HOST:PORT?cred=NAME[&name=LABEL].
 The certificate and key must match and the CA must parse; the keystore
-must be unlocked. Delete the files afterwards: the daemon never reads them.`,
+must be unlocked. Delete the files afterwards: the daemon never reads them.
+An existing NAME is refused unless --replace is given (a renewed
+certificate): the roots that name it use the new identity from then on.`,
 		Example: `  coffer keystore credential add kmip kms1 --ca /etc/coffer/kms-ca.pem --cert /etc/coffer/host.pem --key /etc/coffer/host.key
   shred -u /etc/coffer/host.key
-  coffer create -o keyformat=raw -o 'keylocation=kmip://kms.example:5696?cred=kms1' tank/vault`,
+  coffer create -o keyformat=raw -o 'keylocation=kmip://kms.example:5696?cred=kms1' tank/vault
+  coffer keystore credential add kmip kms1 --replace --ca /etc/coffer/kms-ca.pem --cert /etc/coffer/host-2027.pem --key /etc/coffer/host-2027.key`,
 		Args: exactArgs(2, "kind and name"),
 		RunE: runE(func(ctx context.Context, args []string) error {
 			if args[0] != "kmip" {
@@ -43,7 +47,7 @@ must be unlocked. Delete the files afterwards: the daemon never reads them.`,
 			if ca == "" || cert == "" || key == "" {
 				return usagef("a kmip credential needs --ca, --cert and --key")
 			}
-			req := api.CredentialAddReq{Kind: "kmip", Name: args[1]}
+			req := api.CredentialAddReq{Kind: "kmip", Name: args[1], Replace: replace}
 			defer func() { clear(req.Key) }()
 			for _, f := range []struct {
 				path string
@@ -61,6 +65,7 @@ must be unlocked. Delete the files afterwards: the daemon never reads them.`,
 	add.Flags().StringVar(&ca, "ca", "", "PEM file: the CA that signs the KMIP server's certificate")
 	add.Flags().StringVar(&cert, "cert", "", "PEM file: this host's client certificate")
 	add.Flags().StringVar(&key, "key", "", "PEM file: the client certificate's private key")
+	add.Flags().BoolVar(&replace, "replace", false, "replace the credential of that name (a renewed certificate)")
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list [-j]",

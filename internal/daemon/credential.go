@@ -90,7 +90,11 @@ func (d *Daemon) CredentialAdd(ctx context.Context, c api.Caller, req api.Creden
 		id := keystore.KMIPPrefix + req.Name
 		if e, ok := st.Get(id); ok {
 			clear(e.Secret)
-			return api.Exists("%s: it exists (remove it first)", what)
+			if !req.Replace {
+				return api.Exists("%s: it exists (--replace replaces it)", what)
+			}
+		} else if req.Replace {
+			return api.NotFound("%s: --replace: no such credential", what)
 		}
 		secret := keystore.EncodeKMIPIdentity(keystore.KMIPIdentity{CA: req.CA, Cert: req.Cert, Key: req.Key})
 		defer clear(secret)
@@ -99,9 +103,13 @@ func (d *Daemon) CredentialAdd(ctx context.Context, c api.Caller, req api.Creden
 		}
 		return nil
 	}()
-	d.auditLog(c, "keystore-credential-add kmip:"+req.Name, "", err)
+	op := "keystore-credential-add"
+	if req.Replace {
+		op = "keystore-credential-replace"
+	}
+	d.auditLog(c, op+" kmip:"+req.Name, "", err)
 	if err == nil {
-		d.log.Info("kmip credential added to the keystore", "name", req.Name)
+		d.log.Info("kmip credential kept in the keystore", "name", req.Name, "replaced", req.Replace)
 	}
 	return err
 }

@@ -19,7 +19,7 @@ import (
 // the daemon log, credential list -j or the state directory.
 func TestKMIPCredentialInKeystore(t *testing.T) {
 	srv := kmiptest.Start(t)
-	_, _, otherKey := kmiptest.OtherPKI(t)
+	otherCA, otherCert, otherKey := kmiptest.OtherPKI(t)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -29,6 +29,7 @@ func TestKMIPCredentialInKeystore(t *testing.T) {
 		return p
 	}
 	ca, cert, key, other := write("ca.pem", srv.CA), write("host.pem", srv.Cert), write("host.key", srv.Key), write("other.key", otherKey)
+	oca, ocert := write("other-ca.pem", otherCA), write("other.pem", otherCert)
 	d := startDaemon(t)
 	d.newPool("tank")
 	list := func() []map[string]any {
@@ -65,6 +66,14 @@ func TestKMIPCredentialInKeystore(t *testing.T) {
 
 	d.ok("keystore", "credential", "add", "kmip", "kms1", "--ca", ca, "--cert", cert, "--key", key)
 	cannot(t, d.fail(1, "cannot add kmip credential 'kms1': it exists", "keystore", "credential", "add", "kmip", "kms1", "--ca", ca, "--cert", cert, "--key", key))
+	cannot(t, d.fail(1, "cannot add kmip credential 'kms9': --replace: no such credential", "keystore", "credential", "add", "kmip", "kms9", "--replace", "--ca", ca, "--cert", cert, "--key", key))
+	// --replace takes effect: an identity the server does not trust is
+	// refused at the handshake; the trusted one again works.
+	d.ok("keystore", "credential", "add", "kmip", "kms1", "--replace", "--ca", oca, "--cert", ocert, "--key", other)
+	d.unchanged("create with an untrusted identity", func() {
+		cannot(t, d.fail(1, "cannot create 'tank/x': kmip", "create", "-o", "keyformat=raw", "-o", "keylocation="+loc, "tank/x"))
+	})
+	d.ok("keystore", "credential", "add", "kmip", "kms1", "--replace", "--ca", ca, "--cert", cert, "--key", key)
 	// From here on no PEM file is left on the host.
 	os.RemoveAll(dir)
 	if out := d.ok("keystore", "credential", "list"); !strings.Contains(out, "kmip") || !strings.Contains(out, "kms1") || !strings.Contains(out, "CN=coffer-host") {
@@ -144,21 +153,23 @@ func TestKMIPCredentialInKeystore(t *testing.T) {
 	auditHas(t, d, "keystore-credential-add kmip:kms1", "", true)
 	auditHas(t, d, "keystore-credential-add kmip:bad", "", false)
 	auditHas(t, d, "keystore-credential-add kmip:kms2", "", false)
+	auditHas(t, d, "keystore-credential-replace kmip:kms1", "", true)
+	auditHas(t, d, "keystore-credential-replace kmip:kms9", "", false)
 	auditHas(t, d, "keystore-credential-remove kmip:kms1", "", false)
 	auditHas(t, d, "keystore-credential-remove kmip:kms1", "", true)
 
 	// The client key never shows: not in the logs, not in list -j, not
 	// in plain anywhere in the state directory.
-	body := pemBody(t, srv.Key)
+	body, otherBody := pemBody(t, srv.Key), pemBody(t, otherKey)
 	audit, _ := os.ReadFile(filepath.Join(d.state, "audit.log"))
 	for what, s := range map[string]string{"audit log": string(audit), "daemon log": d.log.String(), "credential list -j": d.ok("keystore", "credential", "list", "-j")} {
-		if strings.Contains(s, body) {
+		if strings.Contains(s, body) || strings.Contains(s, otherBody) {
 			t.Errorf("the client key shows in the %s", what)
 		}
 	}
 	filepath.Walk(d.state, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(body)) || bytes.Contains(b, srv.Key) {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(body)) || bytes.Contains(b, []byte(otherBody)) {
 				t.Errorf("%s holds the client key in plain", p)
 			}
 		}
