@@ -12,8 +12,9 @@ import (
 	"coffer/internal/api"
 )
 
-// maxCredentialFile bounds each PEM file read for a credential.
-const maxCredentialFile = 1 << 20
+// maxCredentialFile bounds each PEM file read for a credential, so that
+// the three fit in one API request (api.MaxRequestBytes, base64 in JSON).
+const maxCredentialFile = 64 << 10
 
 func newKeystoreCredentialCommand(a *app) *cobra.Command {
 	cred := &cobra.Command{

@@ -50,6 +50,7 @@ func TestKMIPCredentialInKeystore(t *testing.T) {
 		cannot(t, d.fail(1, "cannot add kmip credential 'bad': the CA file holds no PEM certificate", "keystore", "credential", "add", "kmip", "bad", "--ca", key, "--cert", cert, "--key", key))
 		cannot(t, d.fail(1, "invalid credential name 'a.b/c'", "keystore", "credential", "add", "kmip", "a.b/c", "--ca", ca, "--cert", cert, "--key", key))
 		cannot(t, d.fail(1, "no such file", "keystore", "credential", "add", "kmip", "bad", "--ca", ca, "--cert", cert, "--key", filepath.Join(dir, "nothere")))
+		cannot(t, d.fail(1, "larger than 65536 bytes", "keystore", "credential", "add", "kmip", "bad", "--ca", write("big.pem", bytes.Repeat([]byte("A"), 65<<10)), "--cert", cert, "--key", key))
 		d.fail(2, "needs --ca, --cert and --key", "keystore", "credential", "add", "kmip", "bad", "--ca", ca, "--cert", cert)
 		d.fail(2, "unknown credential kind 'ssh'", "keystore", "credential", "add", "ssh", "bad", "--ca", ca, "--cert", cert, "--key", key)
 		cannot(t, d.fail(1, "cannot remove kmip credential 'kms1': no such credential", "keystore", "credential", "remove", "kmip", "kms1"))
