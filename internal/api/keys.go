@@ -11,7 +11,47 @@ const (
 	MKeystoreProtect = "keystore.protect"
 	MKeystoreUnlock  = "keystore.unlock"
 	MKeystoreUncache = "keystore.uncache"
+
+	MKeystoreCredentialAdd    = "keystore.credential.add"
+	MKeystoreCredentialList   = "keystore.credential.list"
+	MKeystoreCredentialRemove = "keystore.credential.remove"
 )
+
+// CredentialAddReq stores a credential in the system keystore. Kind "kmip":
+// a KMIP client identity, CA, Cert and Key being the PEM contents (the CLI
+// reads the files; the daemon never reads a path for it).
+type CredentialAddReq struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	CA   []byte `json:"ca,omitempty"`
+	Cert []byte `json:"cert,omitempty"`
+	Key  []byte `json:"key,omitempty"`
+	// Replace: an existing credential of that name is replaced (a renewed
+	// certificate); without it an existing name is refused.
+	Replace bool `json:"replace,omitempty"`
+}
+
+// CredentialRemoveReq removes a credential from the system keystore.
+type CredentialRemoveReq struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+}
+
+// Credential describes a stored credential; never its key.
+type Credential struct {
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+	Subject  string `json:"subject,omitempty"`
+	Issuer   string `json:"issuer,omitempty"`
+	NotAfter string `json:"not_after,omitempty"` // RFC 3339, UTC
+	// UsedBy: datasets of imported pools whose keylocation names it.
+	UsedBy []string `json:"used_by,omitempty"`
+}
+
+// CredentialListResp lists the stored credentials.
+type CredentialListResp struct {
+	Credentials []Credential `json:"credentials"`
+}
 
 // KeyExportReq asks for the keys of key-format encryption roots.
 type KeyExportReq struct {
@@ -62,6 +102,9 @@ type KeysBackend interface {
 	KeystoreProtect(ctx context.Context, caller Caller, req KeystoreProtectReq) error
 	KeystoreUnlock(ctx context.Context, caller Caller, req KeystoreUnlockReq) error
 	KeystoreUncache(ctx context.Context, caller Caller, req Empty) error
+	CredentialAdd(ctx context.Context, caller Caller, req CredentialAddReq) error
+	CredentialList(ctx context.Context, caller Caller) (CredentialListResp, error)
+	CredentialRemove(ctx context.Context, caller Caller, req CredentialRemoveReq) error
 }
 
 // RegisterKeys adds the key custody verbs served by b.
@@ -71,4 +114,7 @@ func (s *Server) RegisterKeys(b KeysBackend) {
 	s.methods[MKeystoreProtect] = noResp(b.KeystoreProtect)
 	s.methods[MKeystoreUnlock] = noResp(b.KeystoreUnlock)
 	s.methods[MKeystoreUncache] = noResp(b.KeystoreUncache)
+	s.methods[MKeystoreCredentialAdd] = noResp(b.CredentialAdd)
+	s.methods[MKeystoreCredentialList] = noReq(func(ctx context.Context, c Caller) (any, error) { return b.CredentialList(ctx, c) })
+	s.methods[MKeystoreCredentialRemove] = noResp(b.CredentialRemove)
 }

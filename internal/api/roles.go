@@ -63,6 +63,8 @@ var MethodRoles = map[string][]Role{
 	MKeystoreStatus: readRoles,
 	MHealth:         readRoles,
 	MRekeyStatus:    readRoles,
+	// Names, subjects and expiry of the stored credentials; never a key.
+	MKeystoreCredentialList: readRoles,
 
 	// Key operations.
 	MLoadKey:         keyRoles,
@@ -75,6 +77,10 @@ var MethodRoles = map[string][]Role{
 	MKeystoreUnlock:  keyRoles,
 	MKeystoreUncache: keyRoles,
 	MRekey:           keyRoles,
+	// A KMIP client identity opens keys: storing or dropping one is a key
+	// operation.
+	MKeystoreCredentialAdd:    keyRoles,
+	MKeystoreCredentialRemove: keyRoles,
 
 	// Everything else that changes pools and datasets or moves data.
 	MPoolCreate:    opRoles,

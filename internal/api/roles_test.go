@@ -48,6 +48,15 @@ func (allVerbs) Health(context.Context, api.Caller) (api.HealthResp, error) {
 	return api.HealthResp{}, nil
 }
 func (allVerbs) KeystoreUncache(context.Context, api.Caller, api.Empty) error { return nil }
+func (allVerbs) CredentialAdd(context.Context, api.Caller, api.CredentialAddReq) error {
+	return nil
+}
+func (allVerbs) CredentialList(context.Context, api.Caller) (api.CredentialListResp, error) {
+	return api.CredentialListResp{}, nil
+}
+func (allVerbs) CredentialRemove(context.Context, api.Caller, api.CredentialRemoveReq) error {
+	return nil
+}
 func (allVerbs) PoolCheck(context.Context, api.Caller, api.PoolNameReq) (api.PoolCheckResp, error) {
 	return api.PoolCheckResp{}, nil
 }
@@ -108,6 +117,9 @@ func TestRoleTable(t *testing.T) {
 		{api.MKeyExport, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
 		{api.MKeystoreProtect, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
 		{api.MRekey, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
+		{api.MKeystoreCredentialAdd, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
+		{api.MKeystoreCredentialRemove, []api.Role{api.RoleAdmin, api.RoleKeyAdmin}},
+		{api.MKeystoreCredentialList, []api.Role{api.RoleAdmin, api.RoleKeyAdmin, api.RoleOperator, api.RoleViewer}},
 		{api.MDestroy, []api.Role{api.RoleAdmin, api.RoleOperator}},
 		{api.MCreate, []api.Role{api.RoleAdmin, api.RoleOperator}},
 		{api.MSend, []api.Role{api.RoleAdmin, api.RoleOperator}},
@@ -126,6 +138,9 @@ func TestRoleTable(t *testing.T) {
 	}
 	if api.Allowed(api.RoleAdmin, "no.such") {
 		t.Error("a method without an entry is allowed")
+	}
+	if !api.KeyMethod(api.MKeystoreCredentialAdd) || !api.KeyMethod(api.MKeystoreCredentialRemove) || api.KeyMethod(api.MKeystoreCredentialList) {
+		t.Error("KeyMethod misclassifies the credential methods")
 	}
 	if !api.KeyMethod(api.MUnlock) || api.KeyMethod(api.MList) || api.KeyMethod(api.MDestroy) {
 		t.Error("KeyMethod misclassifies")

@@ -148,6 +148,8 @@ func wipeKeys(req any) {
 		clear(r.Passphrase)
 	case *KeystoreUnlockReq:
 		clear(r.Passphrase)
+	case *CredentialAddReq:
+		clear(r.Key)
 	}
 }
 

@@ -67,7 +67,8 @@ PIN that 'coffer keystore unlock' must give at every start), or file (the
 secret in plain on the host, loudly warned), or kmip URI (wrapped under a
 key that lives in a KMIP server; the host keeps only its ID:
 kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH[&name=LABEL], the client
-certificate authenticating this host), or pkcs11 URI (wrapped in a PKCS#11
+certificate authenticating this host; cred=NAME is refused here, as that
+credential is kept inside the keystore this protection opens), or pkcs11 URI (wrapped in a PKCS#11
 token by a non-extractable AES key generated there:
 pkcs11:token=T;object=O?module-path=PATH&pin-source=file:///PATH).
 
@@ -142,6 +143,6 @@ says so (key persistence). Protecting again without --tpm-cache, or
 			return a.call(ctx, api.MKeystoreUnlock, api.KeystoreUnlockReq{Passphrase: p}, nil)
 		}),
 	}
-	ks.AddCommand(status, protect, unlock, uncache)
+	ks.AddCommand(status, protect, unlock, uncache, newKeystoreCredentialCommand(a))
 	return ks
 }

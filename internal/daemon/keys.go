@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,15 @@ func (d *Daemon) autoUnlock() {
 				continue
 			}
 			if prov := props.KeyProvider(r.Location); prov != "" {
+				if cred := props.KMIPCredential(r.Location); cred != "" && !storeOpen {
+					// Its client identity is in the keystore: it waits
+					// for the keystore, and is tried again when
+					// 'coffer keystore unlock' opens it.
+					reason := fmt.Sprintf("keystore is locked: the kmip credential %s is kept in it", cred)
+					d.setWaiting(name, reason)
+					d.log.Warn("automatic unlock waits", "dataset", name, "provider", prov, "reason", reason)
+					continue
+				}
 				err := dp.LoadKey(name, false, "", nil)
 				d.auditLog(api.Caller{}, "auto-unlock", name, err)
 				if err != nil {
@@ -333,6 +343,9 @@ func (d *Daemon) KeystoreProtect(ctx context.Context, c api.Caller, req api.Keys
 	case "kmip":
 		if req.Options["uri"] == "" {
 			return api.Errorf(api.CodeUsage, "cannot protect the keystore with kmip: give the server as kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH")
+		}
+		if u, err := url.Parse(req.Options["uri"]); err == nil && u.Query().Has("cred") {
+			return api.Invalid("cannot protect the keystore with kmip: %v", errKMIPCredForKeystore)
 		}
 		p = &kmipProtector{uri: req.Options["uri"]}
 	case "pkcs11":

@@ -116,8 +116,12 @@ func (d *Daemon) unsealTPM(ctx context.Context, st *keystore.Store, pin []byte) 
 // lives in a KMIP server; the host keeps only the key's ID and the wrapped
 // secret (as vSAN does), plus the client certificate it authenticates with.
 type kmipProtector struct {
-	uri string // kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH&name=LABEL
+	uri string // kmip://HOST:PORT?ca=PATH&cert=PATH&key=PATH&name=LABEL, or ?cred=NAME&name=LABEL
 	id  string
+	// store keeps the client identities that cred=NAME names (key
+	// provider locations); nil for the system secret's own KEK, which
+	// cannot depend on the keystore it opens.
+	store *keystore.Store
 }
 
 var _ keystore.Protector = (*kmipProtector)(nil)
@@ -143,7 +147,16 @@ func (p *kmipProtector) config() (kmip.Config, string, error) {
 	}
 	var c kmip.Config
 	c.Addr, c.Timeout = u.Host, 20*time.Second
-	if c.CA, err = read("ca"); err == nil {
+	if q.Has("cred") {
+		if p.store == nil {
+			return kmip.Config{}, "", errKMIPCredForKeystore
+		}
+		ident, err := kmipIdentity(p.store, q.Get("cred"))
+		if err != nil {
+			return kmip.Config{}, "", err
+		}
+		c.CA, c.Cert, c.Key = ident.CA, ident.Cert, ident.Key
+	} else if c.CA, err = read("ca"); err == nil {
 		if c.Cert, err = read("cert"); err == nil {
 			c.Key, err = read("key")
 		}
@@ -155,11 +168,16 @@ func (p *kmipProtector) config() (kmip.Config, string, error) {
 	return c, name, err
 }
 
+// errKMIPCredForKeystore: the system secret's KEK cannot authenticate with
+// an identity kept in the keystore that the KEK opens.
+var errKMIPCredForKeystore = errors.New("cred= names a credential kept in the keystore, which is locked until this protection opens it: give ca=, cert= and key= files")
+
 func (p *kmipProtector) Seal(ctx context.Context, secret []byte) ([]byte, error) {
 	cfg, name, err := p.config()
 	if err != nil {
 		return nil, err
 	}
+	defer clear(cfg.Key)
 	c, err := kmip.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -182,6 +200,7 @@ func (p *kmipProtector) Unseal(ctx context.Context, blob []byte) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(cfg.Key)
 	if p.id, err = kmip.BlobKeyID(blob); err != nil {
 		return nil, err
 	}

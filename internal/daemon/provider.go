@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"coffer/internal/dsl"
+	"coffer/internal/keystore"
 	"coffer/internal/kmip"
 	"coffer/internal/pkcs11"
 	"coffer/internal/props"
@@ -34,7 +35,7 @@ func (p keyProvider) NewKey(ctx context.Context, loc string) (key, sealed []byte
 			sealed, err = tpmProtector{device: p.d.tpmDevice(), pcrs: pcrs}.Seal(ctx, key)
 		}
 	case "kmip":
-		sealed, err = kmipNewKey(ctx, loc, key)
+		sealed, err = kmipNewKey(ctx, loc, key, p.d.keys.store)
 	case "pkcs11":
 		if _, err = checkPKCS11Location(loc); err == nil {
 			sealed, err = pkcs11Protector{uri: loc}.Seal(ctx, key)
@@ -54,7 +55,7 @@ func (p keyProvider) OpenKey(ctx context.Context, loc string, sealed []byte) ([]
 	case "tpm2":
 		return tpmProtector{device: p.d.tpmDevice()}.Unseal(ctx, sealed)
 	case "kmip":
-		return (&kmipProtector{uri: loc}).Unseal(ctx, sealed)
+		return (&kmipProtector{uri: loc, store: p.d.keys.store}).Unseal(ctx, sealed)
 	case "pkcs11":
 		if _, err := checkPKCS11Location(loc); err != nil {
 			return nil, err
@@ -84,12 +85,14 @@ func checkPKCS11Location(loc string) (pkcs11.URI, error) {
 
 // kmipNewKey wraps key under a key in the KMIP server: the key named by
 // name= (found, or created on first use), else a new key of its own.
-func kmipNewKey(ctx context.Context, loc string, key []byte) ([]byte, error) {
-	kp := &kmipProtector{uri: loc}
+// A cred=NAME location authenticates with the identity kept in st.
+func kmipNewKey(ctx context.Context, loc string, key []byte, st *keystore.Store) ([]byte, error) {
+	kp := &kmipProtector{uri: loc, store: st}
 	cfg, _, err := kp.config()
 	if err != nil {
 		return nil, err
 	}
+	defer clear(cfg.Key)
 	u, _ := url.Parse(loc)
 	name := u.Query().Get("name")
 	c, err := kmip.Dial(ctx, cfg)

@@ -335,6 +335,17 @@ func TestKeyProviderLocations(t *testing.T) {
 		{"kmip://kms?ca=/a&cert=/b&key=/c", "kmip", false},
 		{"kmip://kms:5696?ca=a&cert=/b&key=/c", "kmip", false},
 		{"kmip://u:p@kms:5696?ca=/a&cert=/b&key=/c", "kmip", false},
+		{"kmip://kms:5696?cred=site-a", "kmip", true},
+		{"kmip://kms:5696?cred=site_a.1&name=L", "kmip", true},
+		{"kmip://kms:5696?cred=", "kmip", false},
+		{"kmip://kms:5696?cred=-a", "kmip", false},
+		{"kmip://kms:5696?cred=a/b", "kmip", false},
+		{"kmip://kms:5696?cred=" + strings.Repeat("a", 65), "kmip", false},
+		{"kmip://kms:5696?cred=a&cred=b", "kmip", false},
+		{"kmip://kms:5696?cred=a&ca=/a", "kmip", false},
+		{"kmip://kms:5696?cred=a&ca=/a&cert=/b&key=/c", "kmip", false},
+		{"kmip://kms?cred=a", "kmip", false},
+		{"kmip://kms:5696?ca=/a&cert=/b", "kmip", false},
 		{"pkcs11:token=t;object=o?module-path=/m.so&pin-source=file:///p", "pkcs11", true},
 		{"pkcs11:token=t;object=o?module-path=/m.so&pin-value=1234", "pkcs11", false},
 		{"pkcs11:", "pkcs11", false},
@@ -350,6 +361,19 @@ func TestKeyProviderLocations(t *testing.T) {
 		}
 		if tc.prov != "" && ValidFetchLocation(tc.loc) == nil {
 			t.Errorf("ValidFetchLocation accepts provider %q", tc.loc)
+		}
+	}
+}
+
+func TestKMIPCredential(t *testing.T) {
+	for loc, want := range map[string]string{
+		"kmip://kms:5696?cred=site-a&name=L":   "site-a",
+		"kmip://kms:5696?ca=/a&cert=/b&key=/c": "",
+		"tpm2:?cred=x":                         "",
+		"prompt":                               "",
+	} {
+		if got := KMIPCredential(loc); got != want {
+			t.Errorf("KMIPCredential(%q) = %q, want %q", loc, got, want)
 		}
 	}
 }

@@ -182,6 +182,19 @@ func validProviderLocation(loc string) error {
 			return bad
 		}
 		q := u.Query()
+		for _, k := range []string{"ca", "cert", "key", "cred"} {
+			if len(q[k]) > 1 {
+				return bad
+			}
+		}
+		if q.Has("cred") {
+			// The client identity is kept in the system keystore
+			// (coffer keystore credential add kmip NAME ...).
+			if q.Has("ca") || q.Has("cert") || q.Has("key") || ValidCredentialName(q.Get("cred")) != nil {
+				return bad
+			}
+			return nil
+		}
 		for _, k := range []string{"ca", "cert", "key"} {
 			if !strings.HasPrefix(q.Get(k), "/") {
 				return bad
@@ -197,6 +210,36 @@ func validProviderLocation(loc string) error {
 		return nil
 	}
 	return bad
+}
+
+// KMIPCredential is the cred= of a kmip:// location: the name of a KMIP
+// client identity kept in the system keystore; "" when the location names
+// files (ca=, cert=, key=) or is not a kmip:// location.
+func KMIPCredential(loc string) string {
+	if KeyProvider(loc) != "kmip" {
+		return ""
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("cred")
+}
+
+// ValidCredentialName checks the name of a credential kept in the system
+// keystore: 1 to 64 of letters, digits, '.', '_', '-', starting with a
+// letter or digit.
+func ValidCredentialName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("invalid credential name '%s': 1 to 64 letters, digits, '.', '_', '-'", name)
+	}
+	for i, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return fmt.Errorf("invalid credential name '%s': 1 to 64 letters, digits, '.', '_', '-', starting with a letter or digit", name)
+		}
+	}
+	return nil
 }
 
 // ValidFetchLocation checks the form of a keylocation whose key material
