@@ -70,6 +70,19 @@ func checkKMIPIdentity(req api.CredentialAddReq) (*x509.Certificate, error) {
 	return leaf, nil
 }
 
+// credentialStore checks a credential name and returns the keystore, which
+// must be unlocked; what starts the error ("cannot add kmip credential 'x'").
+func (d *Daemon) credentialStore(what, name string) (*keystore.Store, error) {
+	if err := props.ValidCredentialName(name); err != nil {
+		return nil, api.Invalid("%s: %v", what, err)
+	}
+	st := d.keys.store
+	if st == nil || st.Status() != "unlocked" {
+		return nil, api.KeyError("%s: %v", what, errKeystoreLocked)
+	}
+	return st, nil
+}
+
 func (d *Daemon) CredentialAdd(ctx context.Context, c api.Caller, req api.CredentialAddReq) error {
 	defer clear(req.Key)
 	if req.Kind != "kmip" {
@@ -77,12 +90,9 @@ func (d *Daemon) CredentialAdd(ctx context.Context, c api.Caller, req api.Creden
 	}
 	what := fmt.Sprintf("cannot add kmip credential '%s'", req.Name)
 	err := func() error {
-		if err := props.ValidCredentialName(req.Name); err != nil {
-			return api.Invalid("%s: %v", what, err)
-		}
-		st := d.keys.store
-		if st == nil || st.Status() != "unlocked" {
-			return api.KeyError("%s: %v", what, errKeystoreLocked)
+		st, err := d.credentialStore(what, req.Name)
+		if err != nil {
+			return err
 		}
 		if _, err := checkKMIPIdentity(req); err != nil {
 			return api.Invalid("%s: %v", what, err)
@@ -143,12 +153,9 @@ func (d *Daemon) CredentialRemove(ctx context.Context, c api.Caller, req api.Cre
 	}
 	what := fmt.Sprintf("cannot remove kmip credential '%s'", req.Name)
 	err := func() error {
-		if err := props.ValidCredentialName(req.Name); err != nil {
-			return api.Invalid("%s: %v", what, err)
-		}
-		st := d.keys.store
-		if st == nil || st.Status() != "unlocked" {
-			return api.KeyError("%s: %v", what, errKeystoreLocked)
+		st, err := d.credentialStore(what, req.Name)
+		if err != nil {
+			return err
 		}
 		id := keystore.KMIPPrefix + req.Name
 		e, ok := st.Get(id)
