@@ -443,9 +443,15 @@ func (s *Server) applySocketMode(hasLocal bool) {
 // Serve serves on ln until ctx is done. ln must be a Unix socket listener
 // (peer credentials are read from its connections); it is closed on return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.ConnContext, "API")
+}
+
+// serve runs an HTTP server of s on ln until ctx is done, then shuts it
+// down (what names it in errors: "API", "HTTP API").
+func (s *Server) serve(ctx context.Context, ln net.Listener, connContext func(context.Context, net.Conn) context.Context, what string) error {
 	srv := &http.Server{
 		Handler:           s,
-		ConnContext:       s.ConnContext,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -453,7 +459,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve API: %w", err)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve %s: %w", what, err)
 	case <-ctx.Done():
 	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -461,7 +470,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(shutCtx)
 	<-errc
 	if err != nil {
-		return fmt.Errorf("shut down API: %w", err)
+		return fmt.Errorf("shut down %s: %w", what, err)
 	}
 	return nil
 }

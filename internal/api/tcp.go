@@ -3,12 +3,8 @@ package api
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
-	"time"
 )
 
 // TCPOptions configure the HTTP API on TCP.
@@ -69,28 +65,5 @@ func ListenTCP(o TCPOptions) (net.Listener, error) {
 // same methods and JSON as on the socket, each request authenticated by
 // its "Authorization: Bearer TOKEN" header.
 func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s,
-		ConnContext:       s.tcpConnContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serve HTTP API: %w", err)
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := srv.Shutdown(shutCtx)
-	<-errc
-	if err != nil {
-		return fmt.Errorf("shut down HTTP API: %w", err)
-	}
-	return nil
+	return s.serve(ctx, ln, s.tcpConnContext, "HTTP API")
 }

@@ -24,11 +24,7 @@ func TestKillDaemonDuringWrites(t *testing.T) {
 	d.okIn(pass(pw), "create", "-o", "keyformat=passphrase", "-o", "pbkdf2iters=100000", "tank/enc")
 	d.ok("mount", "tank/enc")
 	dir := filepath.Join(mnt, "enc")
-	type done struct {
-		name string
-		sum  [32]byte
-	}
-	var durable []done
+	var durable []syncedFile
 	for cycle := 0; cycle < 3; cycle++ {
 		var mu sync.Mutex
 		stop := make(chan struct{})
@@ -45,24 +41,12 @@ func TestKillDaemonDuringWrites(t *testing.T) {
 					default:
 					}
 					name := fmt.Sprintf("c%d-w%d-%04d.bin", cycle, w, i)
-					b := make([]byte, 1000+rng.IntN(300_000))
-					for j := range b {
-						b[j] = byte(rng.Uint32())
-					}
-					f, err := os.Create(filepath.Join(dir, name))
-					if err != nil {
-						return
-					}
-					_, err = f.Write(b)
-					if err == nil {
-						err = f.Sync()
-					}
-					f.Close()
-					if err != nil {
+					f, ok := writeSynced(dir, name, 1000+rng.IntN(300_000), rng)
+					if !ok {
 						return // the daemon is gone
 					}
 					mu.Lock()
-					durable = append(durable, done{name, sha256.Sum256(b)})
+					durable = append(durable, f)
 					mu.Unlock()
 				}
 			}()
@@ -94,4 +78,33 @@ func TestKillDaemonDuringWrites(t *testing.T) {
 	if r := d.run(nil, "pool", "status", "tank"); !bytes.Contains([]byte(r.stdout), []byte("No known data errors")) {
 		t.Fatalf("pool status after kills: %s", r)
 	}
+}
+
+// syncedFile is a file written and fsynced through a mount, with the
+// SHA-256 of what was written.
+type syncedFile struct {
+	name string
+	sum  [32]byte
+}
+
+// writeSynced writes size random bytes to dir/name and fsyncs them; ok is
+// false when that failed (the daemon was killed mid-write).
+func writeSynced(dir, name string, size int, rng *rand.Rand) (f syncedFile, ok bool) {
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = byte(rng.Uint32())
+	}
+	fh, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return f, false
+	}
+	_, err = fh.Write(b)
+	if err == nil {
+		err = fh.Sync()
+	}
+	fh.Close()
+	if err != nil {
+		return f, false
+	}
+	return syncedFile{name, sha256.Sum256(b)}, true
 }

@@ -172,19 +172,7 @@ func runCLI(sock string, stdin []byte, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "COFFER_SOCKET="+sock)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			return result{args: args, stderr: err.Error(), code: -1}
-		}
-		code = ee.ExitCode()
-	}
-	return result{args: args, stdout: out.String(), stderr: errb.String(), code: code}
+	return runResult(cmd, stdin, args)
 }
 
 // ok runs a command that must succeed with nothing on stderr; it returns stdout.

@@ -123,12 +123,8 @@ func TestRekeyKillDaemon(t *testing.T) {
 	head := tree(t, dir)
 
 	// A writer runs during the whole rekey; its fsynced files must survive.
-	type done struct {
-		name string
-		sum  [32]byte
-	}
 	var mu sync.Mutex
-	var durable []done
+	var durable []syncedFile
 	writer := func(cycle int, stop chan struct{}, wg *sync.WaitGroup) {
 		defer wg.Done()
 		wr := rand.New(rand.NewPCG(uint64(cycle), 9))
@@ -139,24 +135,12 @@ func TestRekeyKillDaemon(t *testing.T) {
 			default:
 			}
 			name := fmt.Sprintf("w%d-%04d.bin", cycle, i)
-			b := make([]byte, 1000+wr.IntN(200_000))
-			for j := range b {
-				b[j] = byte(wr.Uint32())
-			}
-			f, err := os.Create(filepath.Join(dir, name))
-			if err != nil {
-				return
-			}
-			_, err = f.Write(b)
-			if err == nil {
-				err = f.Sync()
-			}
-			f.Close()
-			if err != nil {
+			f, ok := writeSynced(dir, name, 1000+wr.IntN(200_000), wr)
+			if !ok {
 				return // the daemon is gone
 			}
 			mu.Lock()
-			durable = append(durable, done{name, sha256.Sum256(b)})
+			durable = append(durable, f)
 			mu.Unlock()
 		}
 	}
