@@ -27,20 +27,7 @@ import (
 // startDaemonArgs is startDaemon with extra daemon arguments.
 func startDaemonArgs(t *testing.T, extra ...string) *daemon {
 	t.Helper()
-	sdir, err := os.MkdirTemp("", "cof-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sdir) })
-	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(sdir, "s.sock"), extra: extra, log: &syncBuffer{}}
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-	})
-	d.start()
-	return d
+	return newDaemon(t, nil, extra)
 }
 
 // runHTTP runs the CLI against the daemon's HTTP API at url with the token

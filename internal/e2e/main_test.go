@@ -79,13 +79,20 @@ type daemon struct {
 // answers. It is stopped in t.Cleanup; its log is shown when the test fails.
 func startDaemon(t *testing.T, env ...string) *daemon {
 	t.Helper()
+	return newDaemon(t, env, nil)
+}
+
+// newDaemon starts a daemon with env added to its environment and extra
+// daemon arguments, in a fresh state directory; it stops when t ends.
+func newDaemon(t *testing.T, env, extra []string) *daemon {
+	t.Helper()
 	// Unix socket paths are limited to 108 bytes: keep it short.
 	sdir, err := os.MkdirTemp("", "cof-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sdir) })
-	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(sdir, "s.sock"), env: env, log: &syncBuffer{}}
+	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), sock: filepath.Join(sdir, "s.sock"), env: env, extra: extra, log: &syncBuffer{}}
 	t.Cleanup(func() {
 		d.stop()
 		if strings.Contains(d.log.String(), "WARNING: DATA RACE") {

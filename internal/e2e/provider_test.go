@@ -88,19 +88,8 @@ func (s *swtpm) extendPCR7() {
 
 // tpmDaemon is a daemon that uses the software TPM tpm.
 func tpmDaemon(t *testing.T, tpm *swtpm, env ...string) *daemon {
-	d := &daemon{t: t, state: filepath.Join(t.TempDir(), "state"), log: &syncBuffer{}, env: env}
-	sdir, _ := os.MkdirTemp("", "cof-")
-	t.Cleanup(func() { os.RemoveAll(sdir) })
-	d.sock = filepath.Join(sdir, "s.sock")
-	d.extra = []string{"--tpm", tpm.url()}
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-	})
-	d.start()
-	return d
+	t.Helper()
+	return newDaemon(t, env, []string{"--tpm", tpm.url()})
 }
 
 // writeIn writes a file into a mounted file system and returns its path.
