@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -132,4 +133,23 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		readAll(data) // must not panic
 	})
+}
+
+// TestCryptProviderEncoding freezes the BEGIN crypt fields of a key
+// provider root (stream-format.md) and that other roots leave them out.
+func TestCryptProviderEncoding(t *testing.T) {
+	c := Crypt{Suite: 6, KeyGUID: 7, Wrapped: []byte{1}, KeyFormat: "raw", EncRoot: "tank/v",
+		Provider: "tpm2:?pcrs=7", Sealed: []byte{2, 3}}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"suite":6,"key_guid":7,"wrapped":"AQ==","keyformat":"raw","encroot":"tank/v","provider":"tpm2:?pcrs=7","sealed":"AgM="}`
+	if string(b) != want {
+		t.Fatalf("encoding\n got %s\nwant %s", b, want)
+	}
+	c.Provider, c.Sealed = "", nil
+	if b, _ = json.Marshal(c); bytes.Contains(b, []byte("provider")) || bytes.Contains(b, []byte("sealed")) {
+		t.Fatalf("a root without a provider: %s", b)
+	}
 }
