@@ -175,3 +175,88 @@ func TestObjsetRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// A truncate and a write that needs a taller tree in the same txg: the
+// truncated blocks must be freed (read as zeros), not kept under the new
+// top of the tree.
+func TestTruncateThenGrowTreeSameTxg(t *testing.T) {
+	cases := []struct {
+		name     string
+		rec      uint32
+		blocks   int    // written in txg 2
+		truncate uint64 // bytes kept in txg 3
+		writeBlk uint64 // then written at this block in txg 3
+	}{
+		{"one level to two", 4096, 1, 0, 5},
+		{"two levels to three", 512, format.BPsPerIndirect, 512 * 10, format.BPsPerIndirect},
+		{"two levels to three, all freed", 512, format.BPsPerIndirect, 0, format.BPsPerIndirect + 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{dir + "/v0"}}}, false, []byte("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os := Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.Off})
+			o, err := os.NewObject(format.ObjectPlain, c.rec, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := uint64(c.rec) * uint64(c.blocks)
+			if err := o.Write(bytes.Repeat([]byte{0xAA}, int(size)), 0); err != nil {
+				t.Fatal(err)
+			}
+			root, err := os.Sync(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Commit(2, mustDoc(t, root)); err != nil {
+				t.Fatal(err)
+			}
+			if err := o.Truncate(c.truncate); err != nil {
+				t.Fatal(err)
+			}
+			tail := []byte("written after the truncate")
+			at := c.writeBlk * uint64(c.rec)
+			if err := o.Write(tail, at); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]byte, at+uint64(len(tail)))
+			copy(want, bytes.Repeat([]byte{0xAA}, int(c.truncate)))
+			copy(want[at:], tail)
+			check := func(when string, os *Objset) {
+				t.Helper()
+				o, err := os.Object(o.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(want))
+				if err := o.Read(got, 0); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%s: byte %d is %#x, want %#x", when, i, got[i], want[i])
+					}
+				}
+			}
+			check("before sync", os)
+			root, err = os.Sync(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Commit(3, mustDoc(t, root)); err != nil {
+				t.Fatal(err)
+			}
+			check("after sync", os)
+			p, root = reopen(t, p, dir)
+			defer p.Close()
+			os2, err := Open(p, root, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("after reopen", os2)
+		})
+	}
+}

@@ -180,6 +180,15 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 	if o.id == metaObject {
 		l0type = format.TypeDnode
 	}
+	// Free what a truncate cut off first, in the tree as it is: once the
+	// tree grows, its old top hangs below a new indirect block and the
+	// dnode's root no longer leads to it.
+	if o.freePending {
+		if err := o.freeBlocksFrom(txg, o.freeFrom); err != nil {
+			return err
+		}
+		o.freePending = false
+	}
 	// Grow the tree to address every block.
 	need := format.LevelsFor(o.dn.MaxBlkID)
 	for id := range o.data {
@@ -194,12 +203,6 @@ func (os *Objset) syncObject(txg uint64, o *Object) error {
 		o.ind[indKey{o.dn.NLevels, 0}] = ib
 		o.dn.Root = format.BlockPointer{}
 		o.dn.NLevels++
-	}
-	if o.freePending {
-		if err := o.freeBlocksFrom(txg, o.freeFrom); err != nil {
-			return err
-		}
-		o.freePending = false
 	}
 	// Level 0: encode in parallel, place in order.
 	ids := make([]uint64, 0, len(o.data))
