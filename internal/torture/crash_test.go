@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -42,11 +43,14 @@ import (
 // child died before saying so: txg one higher). Nothing else is acceptable.
 
 const (
-	childEnv   = "COFFER_TORTURE_CRASH_CHILD"
-	linePrefix = "TORTURE "
-	maxObjLen  = 3 << 20 // object contents stay small enough to model in memory
-	maxObjs    = 20      // per dataset
-	maxSnaps   = 3       // per dataset
+	childEnv = "COFFER_TORTURE_CRASH_CHILD"
+	// selfCheckEnv=1 makes the child read the whole state back after every
+	// commit (slow; for hunting a difference down to its operation).
+	selfCheckEnv = "COFFER_TORTURE_SELFCHECK"
+	linePrefix   = "TORTURE "
+	maxObjLen    = 3 << 20 // object contents stay small enough to model in memory
+	maxObjs      = 20      // per dataset
+	maxSnaps     = 3       // per dataset
 )
 
 // The datasets of the crash pool: plain, an encryption root, and an
@@ -81,6 +85,9 @@ type childConfig struct {
 	StateFile string   `json:"state_file"`
 	Seed      uint64   `json:"seed"`
 	Cycle     int      `json:"cycle"`
+	// MaxOps > 0 stops the child after that many operations: it commits,
+	// closes the pool and writes its state to StateFile (TestCrashHunt).
+	MaxOps int `json:"max_ops,omitempty"`
 }
 
 // stateFile is what the parent hands to the next child: the verified state.
@@ -118,17 +125,8 @@ func TestCrash(t *testing.T) {
 	}
 }
 
-func crashCycles(t *testing.T, seed uint64, mirror, cycles int) {
-	base := t.TempDir()
-	var spec pool.VdevSpec
-	if mirror == 0 {
-		spec.Paths = []string{filepath.Join(base, "v0")}
-	} else {
-		spec.Mirror = true
-		for i := 0; i < mirror; i++ {
-			spec.Paths = append(spec.Paths, filepath.Join(base, fmt.Sprintf("m%d", i)))
-		}
-	}
+// createCrashPool makes the pool of TestCrash and returns its txg.
+func createCrashPool(t *testing.T, spec pool.VdevSpec) uint64 {
 	dp := createPool(t, spec)
 	for _, ds := range crashDatasets {
 		var o dsl.CreateOpts
@@ -144,10 +142,64 @@ func crashCycles(t *testing.T, seed uint64, mirror, cycles int) {
 			t.Fatal(err)
 		}
 	}
-	prevTxg := dp.Raw().Txg()
+	txg := dp.Raw().Txg()
 	if err := dp.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return txg
+}
+
+// TestCrashHunt runs the child's operations in this process, without
+// kills, reading the whole state back after every commit and reopening the
+// pool every few hundred operations, for COFFER_TORTURE_HUNT (a duration).
+// It finds a difference between the pool and the model at the operation
+// that made it, much faster than TestCrash does.
+func TestCrashHunt(t *testing.T) {
+	d := os.Getenv("COFFER_TORTURE_HUNT")
+	if d == "" {
+		t.Skip("COFFER_TORTURE_HUNT=DURATION runs it")
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil {
+		t.Fatalf("COFFER_TORTURE_HUNT=%q: %v", d, err)
+	}
+	seed := testSeed(t)
+	rng := newRand(seed, 3)
+	base := t.TempDir()
+	spec := pool.VdevSpec{Paths: []string{filepath.Join(base, "v0")}}
+	createCrashPool(t, spec)
+	stPath := filepath.Join(base, "state.json")
+	b, _ := json.Marshal(stateFile{State: emptyState()})
+	if err := os.WriteFile(stPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var tr bytes.Buffer
+	selfCheck, journalOut, traceOut = true, io.Discard, &tr
+	t.Cleanup(func() { selfCheck, journalOut, traceOut = false, os.Stdout, os.Stderr })
+	end := time.Now().Add(dur)
+	cycle := 0
+	for ; time.Now().Before(end); cycle++ {
+		tr.Reset()
+		cfg := childConfig{Dirs: spec.Paths, StateFile: stPath, Seed: seed + uint64(cycle)*7919, Cycle: cycle, MaxOps: 50 + rng.IntN(500)}
+		if err := runChild(cfg); !errors.Is(err, errStopped) {
+			t.Fatalf("cycle %d: %v\n%s\nlast operations:\n%s", cycle, err, keepPool(t, spec.Paths), lastLines(tr.String(), 80))
+		}
+	}
+	t.Logf("%d cycles in %v without a difference", cycle, dur)
+}
+
+func crashCycles(t *testing.T, seed uint64, mirror, cycles int) {
+	base := t.TempDir()
+	var spec pool.VdevSpec
+	if mirror == 0 {
+		spec.Paths = []string{filepath.Join(base, "v0")}
+	} else {
+		spec.Mirror = true
+		for i := 0; i < mirror; i++ {
+			spec.Paths = append(spec.Paths, filepath.Join(base, fmt.Sprintf("m%d", i)))
+		}
+	}
+	prevTxg := createCrashPool(t, spec)
 	stPath := filepath.Join(base, "state.json")
 	sf := stateFile{State: emptyState()}
 	rng := newRand(seed, 1)
@@ -218,7 +270,12 @@ func crashCycles(t *testing.T, seed uint64, mirror, cycles int) {
 		}
 		if probs := verifyState(dp, want); len(probs) > 0 {
 			dp.Close()
-			t.Fatalf("cycle %d: state seq %d at txg %d differs from the journal (%d problems):\n%s", cycle, wantSeq, got, len(probs), strings.Join(probs[:min(len(probs), 15)], "\n"))
+			which := "the last acknowledged commit"
+			if got != wantTxg {
+				which = "the unacknowledged commit " + pending.Op
+			}
+			t.Fatalf("cycle %d: state seq %d at txg %d (%s) differs from the journal (%d problems):\n%s\n%s\nlast operations of the child:\n%s",
+				cycle, wantSeq, got, which, len(probs), strings.Join(probs[:min(len(probs), 15)], "\n"), keepPool(t, spec.Paths), lastLines(stderr, 60))
 		}
 		if n := dp.Raw().DamagedBlocks(); n != 0 {
 			t.Fatalf("cycle %d: %d damaged blocks after a crash", cycle, n)
@@ -306,7 +363,7 @@ func runAndKill(t *testing.T, cfg childConfig, rng *rand.Rand) ([]journalLine, s
 	werr := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended on its own (%v) before the kill:\n%s", werr, stderr.String())
+		t.Fatalf("child ended on its own (%v) before the kill:\n%s", werr, lastLines(stderr.String(), 80))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -392,6 +449,36 @@ func verifyObjects(os *dmu.Objset, name string, want map[uint64]objState, bad fu
 	}
 }
 
+// trace writes one line about a child's operation to its stderr, which the
+// parent shows when a state differs from the journal.
+func trace(f string, a ...any) { fmt.Fprintf(traceOut, f+"\n", a...) }
+
+// Where the child writes its journal and trace (TestCrashHunt runs the
+// child's code in its own process).
+var (
+	journalOut io.Writer = os.Stdout
+	traceOut   io.Writer = os.Stderr
+)
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// keepPool copies the vdevs of a failed run out of the test's temporary
+// directory and says where they are.
+func keepPool(t *testing.T, paths []string) string {
+	dir, err := os.MkdirTemp("", "coffer-crash-")
+	if err != nil {
+		return "pool not kept: " + err.Error()
+	}
+	for i, p := range paths {
+		copyDir(t, p, filepath.Join(dir, fmt.Sprintf("v%d", i)))
+	}
+	return "pool kept in " + dir
+}
+
 // ---- the child ----
 
 // TestCrashChild is the writer process of TestCrash; it does nothing unless
@@ -406,10 +493,16 @@ func TestCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child config:", err)
 		os.Exit(3)
 	}
+	selfCheck = os.Getenv(selfCheckEnv) == "1"
 	err := runChild(cfg)
 	fmt.Fprintln(os.Stderr, "child stopped:", err)
 	os.Exit(3)
 }
+
+var selfCheck bool
+
+// errStopped is runChild's return after cfg.MaxOps operations.
+var errStopped = errors.New("stopped after MaxOps operations")
 
 // model is the child's in-memory copy of everything it wrote.
 type model struct {
@@ -452,7 +545,7 @@ func emit(l journalLine) {
 	}
 	// One write per line, so that a line is in the pipe before the next
 	// step starts.
-	if _, err := os.Stdout.Write([]byte(linePrefix + string(b) + "\n")); err != nil {
+	if _, err := journalOut.Write([]byte(linePrefix + string(b) + "\n")); err != nil {
 		os.Exit(4)
 	}
 }
@@ -518,14 +611,29 @@ func runChild(cfg childConfig) error {
 	snapNo := 0
 	ver := uint64(1000 * (cfg.Cycle + 1))
 
+	// check reads everything back in this process with selfCheck: a
+	// difference is found at the operation that made it, not after a kill.
+	check := func(op string, want poolState) error {
+		if !selfCheck {
+			return nil
+		}
+		if probs := verifyState(dp, want); len(probs) > 0 {
+			return fmt.Errorf("self-check after %s (seq %d, txg %d): %s", op, seq, dp.Raw().Txg(), strings.Join(probs[:min(len(probs), 5)], "; "))
+		}
+		return nil
+	}
 	// commit runs one committing operation between an intent and a done line.
 	commit := func(op string, after poolState, fn func() error) error {
 		seq++
+		trace("commit %d %s at txg %d", seq, op, dp.Raw().Txg())
 		emit(journalLine{T: "intent", Seq: seq, Txg: dp.Raw().Txg(), Op: op, State: &after})
 		if err := fn(); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		emit(journalLine{T: "done", Seq: seq, Txg: dp.Raw().Txg()})
+		if op != "unload-key" {
+			return check(op, after)
+		}
 		return nil
 	}
 	pickObj := func(ds string) (uint64, *objModel) {
@@ -542,7 +650,17 @@ func runChild(cfg childConfig) error {
 	}
 	snapsOf := func(ds string) []string { return dp.Snapshots(ds) }
 
-	for {
+	for ops := 0; ; ops++ {
+		if cfg.MaxOps > 0 && ops == cfg.MaxOps {
+			if err := commit("sync", m.state(), dp.Sync); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(stateFile{Seq: seq, State: m.state()})
+			if err := errors.Join(dp.Close(), os.WriteFile(cfg.StateFile, b, 0o600)); err != nil {
+				return err
+			}
+			return errStopped
+		}
 		ds := crashDatasets[rng.IntN(len(crashDatasets))]
 		os, err := dp.Objset(ds)
 		if err != nil {
@@ -578,6 +696,7 @@ func runChild(cfg childConfig) error {
 				}
 			}
 			objs[o.ID()] = &objModel{data: data, bonus: []byte{}}
+			trace("create %s %d rec %d len %d", ds, o.ID(), rec, n)
 		case r < 40: // overwrite a range, sometimes past the end (sparse)
 			id, om := pickObj(ds)
 			if om == nil {
@@ -604,6 +723,7 @@ func runChild(cfg childConfig) error {
 			}
 			copy(om.data[off:], data)
 			om.sum = ""
+			trace("write %s %d off %d len %d", ds, id, off, n)
 		case r < 50: // truncate, sometimes to a larger size
 			id, om := pickObj(ds)
 			if om == nil {
@@ -626,15 +746,24 @@ func runChild(cfg childConfig) error {
 				om.data = append(om.data, make([]byte, size-len(om.data))...)
 			}
 			om.sum = ""
+			trace("truncate %s %d to %d", ds, id, size)
 			if rng.IntN(3) == 0 {
 				// Rewrite after truncate in the same txg (O_TRUNC, then write).
 				off := size + rng.IntN(64<<10)
-				data := fill(id, ver+1, 1+rng.IntN(16<<10))
-				if err := o.Write(data, uint64(off)); err != nil {
-					return err
+				if rng.IntN(4) == 0 {
+					// Far enough that the tree may need another level
+					// in the txg that frees the truncated blocks.
+					off += 512<<10 + rng.IntN(512<<10)
 				}
-				om.data = append(om.data, make([]byte, off+len(data)-len(om.data))...)
-				copy(om.data[off:], data)
+				data := fill(id, ver+1, 1+rng.IntN(16<<10))
+				if off+len(data) <= maxObjLen {
+					if err := o.Write(data, uint64(off)); err != nil {
+						return err
+					}
+					om.data = append(om.data, make([]byte, off+len(data)-len(om.data))...)
+					copy(om.data[off:], data)
+					trace("write %s %d off %d len %d (after truncate)", ds, id, off, len(data))
+				}
 			}
 		case r < 57: // free
 			id, om := pickObj(ds)
@@ -645,6 +774,7 @@ func runChild(cfg childConfig) error {
 				return err
 			}
 			delete(objs, id)
+			trace("free %s %d", ds, id)
 		case r < 63: // bonus
 			id, om := pickObj(ds)
 			if om == nil {
@@ -659,6 +789,7 @@ func runChild(cfg childConfig) error {
 				return err
 			}
 			om.bonus = bonus
+			trace("bonus %s %d len %d", ds, id, len(bonus))
 		case r < 80: // fsync
 			if err := commit("sync", m.state(), dp.Sync); err != nil {
 				return err
@@ -719,6 +850,9 @@ func runChild(cfg childConfig) error {
 				return err
 			}
 			if err := dp.LoadKey("tank/enc", false, "", []byte(passphrase)); err != nil {
+				return err
+			}
+			if err := check("unload-key", m.state()); err != nil {
 				return err
 			}
 		}
