@@ -277,14 +277,17 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 				skip--
 				return nil
 			}
+			// To the readers first, then to the writer: every block the
+			// writer waits for is being read, even when the send stops
+			// between the two (the writer then never sees the block).
 			it := &item{pos: pos, bp: *bp, done: make(chan struct{})}
 			select {
-			case ordered <- it:
+			case work <- it:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 			select {
-			case work <- it:
+			case ordered <- it:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
