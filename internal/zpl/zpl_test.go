@@ -341,6 +341,41 @@ func TestSparseTruncateAndLargeOffsets(t *testing.T) {
 	check(t, fs)
 }
 
+// O_TRUNC of a file, then a write far past its old end before the next
+// commit: the tree grows a level (past 1,024 records) in the txg that frees
+// the old records, and the old bytes must not come back.
+func TestTruncateThenWriteFarSameTxg(t *testing.T) {
+	t.Parallel()
+	p, fs := newFS(t, true)
+	root := fs.Root()
+	f := must[zpl.Attr](t)(fs.Create(root, "f", 0o644, 0, 0))
+	secret := bytes.Repeat([]byte("deleted-secret "), (1<<20)/15)
+	must[int](t)(fs.Write(f.Ino, secret, 0))
+	ok(t, fs.Sync())
+	zero := uint64(0)
+	must[zpl.Attr](t)(fs.Setattr(f.Ino, zpl.SetAttr{Size: &zero}))
+	const far = 200 << 20
+	must[int](t)(fs.Write(f.Ino, []byte("new"), far))
+	verify := func(when string) {
+		t.Helper()
+		head := make([]byte, len(secret))
+		if n := must[int](t)(fs.Read(f.Ino, head, 0)); n != len(head) || !bytes.Equal(head, make([]byte, len(head))) {
+			t.Fatalf("%s: the truncated bytes came back (%q...)", when, head[:15])
+		}
+		tail := make([]byte, 8)
+		if n := must[int](t)(fs.Read(f.Ino, tail, far-5)); n != 8 || string(tail) != "\x00\x00\x00\x00\x00new" {
+			t.Fatalf("%s: tail %q", when, tail[:n])
+		}
+	}
+	verify("before the commit")
+	ok(t, fs.Sync())
+	verify("after the commit")
+	p.Reimport(t, "tank/fs")
+	fs = p.OpenFS(t, "tank/fs")
+	verify("after reimport")
+	check(t, fs)
+}
+
 func TestXattrs(t *testing.T) {
 	t.Parallel()
 	_, fs := newFS(t, true)
