@@ -2,7 +2,7 @@
 # make torture  the long torture: hundreds of kill -9 cycles, faults, mirror
 #               repair and the leak scan (COFFER_TORTURE_LONG=1), the load
 #               test for 10 minutes, stress-ng for a minute per group, and
-#               every fuzz target for FUZZTIME (2m) each. Hours; root.
+#               every fuzz target for FUZZTIME (2m) each. About 75 minutes on 2 cores; root.
 # make fuzz     only the fuzz targets, FUZZTIME each.
 
 export PATH := $(PATH):/usr/local/go/bin:$(HOME)/go/bin
