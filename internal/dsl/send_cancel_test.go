@@ -11,6 +11,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// evictFiles drops every file under dir from the page cache
+// (fadvise DONTNEED), so that the next reads come from the disk.
+func evictFiles(dir string) {
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if f, err := os.Open(p); err == nil {
+				unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+				f.Close()
+			}
+		}
+		return nil
+	})
+}
+
 // failAfter is a stream consumer that goes away (an error) after n bytes.
 type failAfter struct{ n int64 }
 
@@ -36,14 +50,7 @@ func TestRawSendStopsWhenConsumerFails(t *testing.T) {
 	if err := dp.Snapshot([]string{"tank/fs@s"}, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	evict := func() {
-		f, err := os.Open(filepath.Join(dir, "d0", "data"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-		f.Close()
-	}
+	evict := func() { evictFiles(dir) }
 	run := func(ctx context.Context, w *failAfter) error {
 		done := make(chan error, 1)
 		go func() { done <- dp.Send(ctx, "tank/fs@s", SendOpts{Raw: true}, w) }()

@@ -2,11 +2,8 @@ package dsl
 
 import (
 	"crypto/rand"
-	"os"
 	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"coffer/internal/format"
 	"coffer/internal/pool"
@@ -100,15 +97,7 @@ func BenchmarkColdSequentialRead(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		dp.Close()
-		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() {
-				if f, err := os.Open(p); err == nil {
-					unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-					f.Close()
-				}
-			}
-			return nil
-		})
+		evictFiles(dir)
 		found, err := pool.Scan([]string{dir})
 		if err != nil || len(found) != 1 {
 			b.Fatal(err)

@@ -652,10 +652,11 @@ func runChild(cfg childConfig) error {
 
 	for ops := 0; ; ops++ {
 		if cfg.MaxOps > 0 && ops == cfg.MaxOps {
-			if err := commit("sync", m.state(), dp.Sync); err != nil {
+			st := m.state()
+			if err := commit("sync", st, dp.Sync); err != nil {
 				return err
 			}
-			b, _ := json.Marshal(stateFile{Seq: seq, State: m.state()})
+			b, _ := json.Marshal(stateFile{Seq: seq, State: st})
 			if err := errors.Join(dp.Close(), os.WriteFile(cfg.StateFile, b, 0o600)); err != nil {
 				return err
 			}
