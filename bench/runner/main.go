@@ -793,8 +793,15 @@ func (b *bench) send(want func(string) bool) {
 	sendTo := func(w io.Writer, args ...string) int64 {
 		cmd := exec.Command(b.coffer, append([]string{"send", "-w"}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
+		// A file (/dev/null) becomes the command's own standard output, as
+		// in `coffer send -w ... > /dev/null`; any other writer is fed
+		// through a pipe and counted.
 		cw := &countWriter{w: w}
-		cmd.Stdout = cw
+		if f, ok := w.(*os.File); ok {
+			cmd.Stdout = f
+		} else {
+			cmd.Stdout = cw
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {

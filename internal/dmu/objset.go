@@ -55,7 +55,8 @@ type Objset struct {
 	// dropped jobs wait in wbDead for Sync to give their blocks back.
 	wbSem     chan struct{}
 	wbDead    []*wbJob
-	syncedTxg uint64 // txg of the last Sync
+	wbTail    chan struct{} // closed when the last job started has allocated (or skipped)
+	syncedTxg uint64        // txg of the last Sync
 }
 
 // Options configure an object set.

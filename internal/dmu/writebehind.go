@@ -9,7 +9,7 @@ import (
 )
 
 // Write-behind. A level-0 data block that a write fills to its end is
-// encoded and written (pool.PlaceEarly) at once, in the background, for the
+// encoded and written (pool.AllocEarly, WriteStored) at once, in the background, for the
 // txg that is open; the writer goes on. Sync then adopts the block instead
 // of encoding and writing it inside the commit, so a commit mostly only
 // syncs what is already written. The dirty buffer stays in Object.data
@@ -56,23 +56,42 @@ func (o *Object) writeBehind(blkid uint64, b []byte) {
 	}
 	o.wb[blkid] = j
 	os.wbSem <- struct{}{}
+	// Jobs encode in parallel but allocate in the order they started, so
+	// that a file written in order lies in order on disk: a cold read or a
+	// send of it then reads the disk sequentially.
+	prev, turn := os.wbTail, make(chan struct{})
+	os.wbTail = turn
 	go func() {
 		defer func() {
 			<-os.wbSem
 			close(j.done)
 		}()
-		if isZero(j.buf) {
-			return // Sync turns it into a hole
+		var stored []byte
+		var bp format.BlockPointer
+		var err error
+		zero := isZero(j.buf)
+		if !zero {
+			stored, bp, err = pool.Encode(txg, spec, j.buf)
 		}
-		stored, bp, err := pool.Encode(txg, spec, j.buf)
-		if err != nil {
-			return // Sync encodes it again and reports the error
+		if prev != nil {
+			<-prev
 		}
-		err = os.pool.PlaceEarly(&bp, stored)
+		if zero || err != nil {
+			// A hole, or an error that Sync meets again when it encodes
+			// the block itself.
+			close(turn)
+			return
+		}
+		os.pool.AllocEarly(&bp)
+		close(turn)
+		err = os.pool.WriteStored(&bp, stored)
 		pool.PutBuf(stored)
-		if err == nil {
-			j.bp, j.placed = bp, true
+		if err != nil {
+			// Sync encodes and writes the block again, and reports it.
+			_ = os.pool.Unplace(&bp)
+			return
 		}
+		j.bp, j.placed = bp, true
 	}()
 }
 

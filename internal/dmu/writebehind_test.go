@@ -25,21 +25,27 @@ func waitJobs(os *Objset) {
 	}
 }
 
+// encObjset makes a pool of one vdev in dir and an encrypted, compressed
+// file system object set in it.
+func encObjset(t *testing.T) (dir string, p *pool.Pool, key *crypto.DatasetKey, os *Objset) {
+	t.Helper()
+	dir = t.TempDir()
+	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{dir + "/v0"}}}, false, []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err = crypto.NewDatasetKey(crypto.AES256GCM); err != nil {
+		t.Fatal(err)
+	}
+	return dir, p, key, Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.LZ4, Key: key})
+}
+
 // Full blocks are written before the commit; the commit adopts them; blocks
 // rewritten, truncated away or freed while written ahead are given back;
 // the result reads back after a reopen and the allocator holds exactly the
 // reachable blocks.
 func TestWriteBehind(t *testing.T) {
-	dir := t.TempDir()
-	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{dir + "/v0"}}}, false, []byte("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := crypto.NewDatasetKey(crypto.AES256GCM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os := Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.LZ4, Key: key})
+	dir, p, key, os := encObjset(t)
 	txg := p.Txg() + 1
 	const bs = 128 << 10
 	rnd := rand.New(rand.NewPCG(3, 4))
@@ -144,16 +150,7 @@ func TestWriteBehind(t *testing.T) {
 // A guess of the wrong txg costs a re-encode, never a wrong block: the
 // block is bound to the txg it was written for.
 func TestWriteBehindOtherTxg(t *testing.T) {
-	dir := t.TempDir()
-	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{dir + "/v0"}}}, false, []byte("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := crypto.NewDatasetKey(crypto.AES256GCM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os := Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.LZ4, Key: key})
+	dir, p, key, os := encObjset(t)
 	const bs = 128 << 10
 	o, err := os.NewObject(format.ObjectPlain, bs, 2)
 	if err != nil {
@@ -218,5 +215,64 @@ func TestWriteBehindDiscard(t *testing.T) {
 	}
 	if a, u, d := p.AllocatedBytes(), p.UnsettledBytes(), p.DirtyBytes(); a != before || u != 0 || d != 0 {
 		t.Fatalf("after discard: allocated %d (was %d), unsettled %d, dirty %d", a, before, u, d)
+	}
+}
+
+// A file written in order lies in order on disk, though its blocks are
+// encoded in parallel: every block follows the one before it, so that a
+// cold read or a send of the file reads the disk sequentially.
+func TestWriteBehindInOrder(t *testing.T) {
+	_, p, _, os := encObjset(t)
+	defer p.Close()
+	txg := p.Txg() + 1
+	const bs = 128 << 10
+	o, err := os.NewObject(format.ObjectPlain, bs, txg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Half the blocks compress, half do not: their encode times differ,
+	// so parallel jobs finish out of order.
+	rnd := rand.New(rand.NewPCG(5, 6))
+	const n = 256
+	chunk := make([]byte, bs)
+	for i := range n {
+		if i%2 == 0 {
+			for k := range chunk {
+				chunk[k] = byte(rnd.Uint32())
+			}
+		} else {
+			copy(chunk, bytes.Repeat([]byte{byte(i)}, bs))
+			chunk[rnd.IntN(bs)] ^= 1
+		}
+		if err := o.Write(chunk, uint64(i)*bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJobs(os)
+	root, err := os.Sync(txg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(txg, mustDoc(t, root)); err != nil {
+		t.Fatal(err)
+	}
+	var prev format.BlockPointer
+	back := 0
+	for i := range uint64(n) {
+		bp, err := o.bpAt(0, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bp.IsHole() {
+			t.Fatalf("block %d is a hole", i)
+		}
+		if i > 0 && bp.Offset < prev.Offset {
+			back++
+			t.Errorf("block %d at %#x lies before block %d at %#x", i, bp.Offset, i-1, prev.Offset)
+		}
+		prev = bp
+	}
+	if back > 0 {
+		t.Fatalf("%d of %d blocks lie before the block written before them", back, n-1)
 	}
 }

@@ -1,9 +1,13 @@
 package dsl
 
 import (
+	"context"
 	"crypto/rand"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"coffer/internal/format"
 	"coffer/internal/pool"
@@ -26,6 +30,35 @@ func benchPool(b *testing.B) (*Pool, string) {
 }
 
 const benchMiB = 256
+
+// writeSeq writes a new file of mib MiB of random data to tank/enc in
+// 1 MiB writes, as FUSE delivers them, calling MaybeSync after each, commits
+// it and returns its object number.
+func writeSeq(b *testing.B, dp *Pool, mib int) uint64 {
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	os, err := dp.Objset("tank/enc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	o, err := os.NewObject(format.ObjectPlain, 128<<10, dp.NextTxg())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < mib; i++ {
+		data[i%len(data)]++
+		if err := o.Write(data, uint64(i)<<20); err != nil {
+			b.Fatal(err)
+		}
+		if err := dp.MaybeSync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := dp.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	return o.ID()
+}
 
 // BenchmarkSequentialWrite writes benchMiB MiB of random data in 1 MiB
 // writes, as FUSE delivers them, calling MaybeSync after each, then
@@ -68,30 +101,8 @@ func BenchmarkSequentialWrite(b *testing.B) {
 // size of FUSE's reads) after a reimport with the vdev evicted from the
 // page cache.
 func BenchmarkColdSequentialRead(b *testing.B) {
-	data := make([]byte, 1<<20)
-	rand.Read(data)
 	dp, dir := benchPool(b)
-	os1, err := dp.Objset("tank/enc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	o, err := os1.NewObject(format.ObjectPlain, 128<<10, dp.NextTxg())
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := 0; i < benchMiB; i++ {
-		data[i]++
-		if err := o.Write(data, uint64(i)<<20); err != nil {
-			b.Fatal(err)
-		}
-		if err := dp.MaybeSync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	id := o.ID()
-	if err := dp.Sync(); err != nil {
-		b.Fatal(err)
-	}
+	id := writeSeq(b, dp, benchMiB)
 	buf := make([]byte, 128<<10)
 	b.SetBytes(benchMiB << 20)
 	for b.Loop() {
@@ -124,4 +135,43 @@ func BenchmarkColdSequentialRead(b *testing.B) {
 		}
 	}
 	dp.Close()
+}
+
+// BenchmarkColdRawSend sends a snapshot of benchSendMiB MiB, written as
+// FUSE writes, raw to io.Discard from a cold page cache, and reports it as
+// a ratio against a cold read of the vdev file in the same iteration
+// ("x-disk"): what P6 of bench/run.sh measures, without the daemon.
+func BenchmarkColdRawSend(b *testing.B) {
+	const benchSendMiB = 1024
+	dp, dir := benchPool(b)
+	defer dp.Close()
+	writeSeq(b, dp, benchSendMiB)
+	if err := dp.Snapshot([]string{"tank/enc@s"}, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	var sendT, diskT time.Duration
+	b.SetBytes(benchSendMiB << 20)
+	for b.Loop() {
+		b.StopTimer()
+		evictFiles(dir)
+		t0 := time.Now()
+		f, err := os.Open(filepath.Join(dir, "d0", "data"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(f, benchSendMiB<<20), buf); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		diskT += time.Since(t0)
+		evictFiles(dir)
+		b.StartTimer()
+		t0 = time.Now()
+		if err := dp.Send(context.Background(), "tank/enc@s", SendOpts{Raw: true}, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		sendT += time.Since(t0)
+	}
+	b.ReportMetric(diskT.Seconds()/sendT.Seconds(), "x-disk")
 }

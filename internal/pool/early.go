@@ -19,6 +19,13 @@ func (p *Pool) PlaceEarly(bp *format.BlockPointer, stored []byte) error {
 	return p.place(bp, stored, true)
 }
 
+// AllocEarly is the allocation half of PlaceEarly: the caller writes the
+// block with WriteStored, and gives it back with Unplace if that fails.
+// Callers that encode in parallel allocate in their own order with it.
+func (p *Pool) AllocEarly(bp *format.BlockPointer) {
+	p.alloc1(bp, true)
+}
+
 // Adopt settles a block of PlaceEarly that a txg now references.
 func (p *Pool) Adopt(bp *format.BlockPointer) {
 	p.mu.Lock()
