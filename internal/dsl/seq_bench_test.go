@@ -32,8 +32,8 @@ func benchPool(b *testing.B) (*Pool, string) {
 const benchMiB = 256
 
 // writeSeq writes a new file of mib MiB of random data to tank/enc in
-// 1 MiB writes, as FUSE delivers them, calling MaybeSync after each, commits
-// it and returns its object number.
+// 1 MiB writes, as FUSE delivers them, calling MaybeSync after each,
+// commits it (fsync) and returns its object number.
 func writeSeq(b *testing.B, dp *Pool, mib int) uint64 {
 	data := make([]byte, 1<<20)
 	rand.Read(data)
@@ -64,33 +64,12 @@ func writeSeq(b *testing.B, dp *Pool, mib int) uint64 {
 // writes, as FUSE delivers them, calling MaybeSync after each, then
 // commits (fsync).
 func BenchmarkSequentialWrite(b *testing.B) {
-	data := make([]byte, 1<<20)
-	rand.Read(data)
 	b.SetBytes(benchMiB << 20)
 	for b.Loop() {
 		b.StopTimer()
 		dp, _ := benchPool(b)
-		os, err := dp.Objset("tank/enc")
-		if err != nil {
-			b.Fatal(err)
-		}
-		o, err := os.NewObject(format.ObjectPlain, 128<<10, dp.NextTxg())
-		if err != nil {
-			b.Fatal(err)
-		}
 		b.StartTimer()
-		for i := 0; i < benchMiB; i++ {
-			data[i%len(data)]++
-			if err := o.Write(data, uint64(i)<<20); err != nil {
-				b.Fatal(err)
-			}
-			if err := dp.MaybeSync(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := dp.Sync(); err != nil {
-			b.Fatal(err)
-		}
+		writeSeq(b, dp, benchMiB)
 		b.StopTimer()
 		dp.Close()
 		b.StartTimer()
