@@ -41,6 +41,7 @@ const (
 // Client calls the daemon's API over its Unix socket or over HTTP(S).
 type Client struct {
 	path  string // what error messages name: the socket, or the URL
+	sock  string // the Unix socket; "" over HTTP
 	base  string // URL prefix of /v1/METHOD
 	token string // HTTP: the API token
 	http  *http.Client
@@ -56,7 +57,7 @@ func NewClient(socketPath string) *Client {
 		DisableCompression: true,
 		MaxIdleConns:       1,
 	}
-	return &Client{path: socketPath, base: "http://coffer", http: &http.Client{Transport: tr}}
+	return &Client{path: socketPath, sock: socketPath, base: "http://coffer", http: &http.Client{Transport: tr}}
 }
 
 // NewHTTPClient returns a client for the daemon's HTTP API at rawURL

@@ -8,6 +8,15 @@ package api
 //	                  An error before the first byte is an ordinary JSON error
 //	                  response; an error after it is the HTTP trailer
 //	                  X-Coffer-Error holding the JSON-encoded Error.
+//	                  With the header X-Coffer-Output: fd, on the Unix
+//	                  socket, the client passes a descriptor (SCM_RIGHTS)
+//	                  with the request and the daemon writes the stream to
+//	                  it; the response (application/x-ndjson) is a line
+//	                  {"bytes":N} at least every progressEvery while the
+//	                  stream runs, then a last line {"bytes":N,"done":true}
+//	                  or {"bytes":N,"error":{...}}. An error before the
+//	                  stream starts (no descriptor) is an ordinary JSON
+//	                  error response.
 //	POST /v1/receive  header X-Coffer-Request: base64 (standard, padded) of
 //	                  the JSON ReceiveReq; body: the stream, no size limit.
 //	                  response: ordinary JSON {"result": ReceiveResp} or error.
@@ -23,11 +32,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 type SendReq struct {
@@ -95,7 +108,23 @@ const (
 	// TrailerError carries the JSON-encoded Error of a send that failed
 	// after the stream started.
 	TrailerError = "X-Coffer-Error"
+	// HeaderOutput "fd" asks for the stream to be written to the
+	// descriptor passed with the request (Client.SendFile).
+	HeaderOutput = "X-Coffer-Output"
 )
+
+// progressContentType is the response of a send to a passed descriptor.
+const progressContentType = "application/x-ndjson"
+
+// progressEvery is how often a send to a passed descriptor reports.
+const progressEvery = 200 * time.Millisecond
+
+// sendProgress is one line of the response of a send to a descriptor.
+type sendProgress struct {
+	Bytes int64  `json:"bytes"`
+	Done  bool   `json:"done,omitempty"`
+	Error *Error `json:"error,omitempty"`
+}
 
 const streamContentType = "application/octet-stream"
 
@@ -117,6 +146,9 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c Caller) (in
 		writeResponse(w, nil, AsError(err))
 		return 0, err
 	}
+	if r.Header.Get(HeaderOutput) == "fd" {
+		return s.serveSendFD(w, r, c, req)
+	}
 	sw := &streamWriter{w: w, rc: http.NewResponseController(w)}
 	err = s.protect(MSend, func() error { return s.backend.Send(r.Context(), c, req, sw) })
 	switch {
@@ -129,6 +161,80 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c Caller) (in
 		sw.start() // an empty stream
 	}
 	return sw.n, err
+}
+
+// serveSendFD runs Backend.Send into the descriptor the client passed with
+// the request, reporting progress and the outcome in the response.
+func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, req SendReq) (int64, error) {
+	fds := connFDs(r.Context())
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		err := Errorf(CodeUsage, "bad request: %s: fd needs exactly one descriptor passed with the request on the Unix socket, got %d", HeaderOutput, len(fds))
+		writeResponse(w, nil, err)
+		return 0, err
+	}
+	f := os.NewFile(uintptr(fds[0]), "send output")
+	defer f.Close()
+	// Not f.Fd(): it would make the client's file description blocking.
+	if fl, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY {
+		err := Errorf(CodeInvalid, "cannot send: standard output is not open for writing")
+		writeResponse(w, nil, err)
+		return 0, err
+	}
+	out := &fdWriter{f: f}
+	// Read the request to its end: only then does the server watch the
+	// connection and cancel the request's context when the client goes.
+	io.Copy(io.Discard, r.Body)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	w.Header().Set("Content-Type", progressContentType)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	report := func(p sendProgress) {
+		if enc.Encode(p) != nil || rc.Flush() != nil {
+			cancel() // the client is gone
+		}
+	}
+	report(sendProgress{})
+	done := make(chan error, 1)
+	go func() { done <- s.protect(MSend, func() error { return s.backend.Send(ctx, c, req, out) }) }()
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			n := out.n.Load()
+			if err != nil {
+				report(sendProgress{Bytes: n, Error: AsError(err)})
+			} else {
+				report(sendProgress{Bytes: n, Done: true})
+			}
+			return n, err
+		case <-tick.C:
+			report(sendProgress{Bytes: out.n.Load()})
+		}
+	}
+}
+
+// fdWriter writes a send stream to the client's descriptor.
+type fdWriter struct {
+	f *os.File
+	n atomic.Int64
+}
+
+func (w *fdWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n.Add(int64(n))
+	if err != nil {
+		if u := errors.Unwrap(err); u != nil {
+			err = u // the errno, without the file's made-up name
+		}
+		return n, fmt.Errorf("write stream: %w", err)
+	}
+	return n, nil
 }
 
 // streamWriter is the io.Writer Backend.Send writes to. The response
@@ -333,6 +439,96 @@ func (c *Client) Send(ctx context.Context, req SendReq, w io.Writer) (n int64, e
 		return n, &e
 	}
 	return n, nil
+}
+
+// SendFile is Send into f. On the Unix socket, f's descriptor goes to the
+// daemon with the request and the daemon writes the stream to it itself
+// (one copy, not two through the socket and this process); progress, when
+// not nil, follows the bytes written. Over HTTP it is Send.
+func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress *atomic.Int64) (int64, error) {
+	if c.sock == "" {
+		var w io.Writer = f
+		if progress != nil {
+			w = &progressWriter{w: f, n: progress}
+		}
+		return c.Send(ctx, req, w)
+	}
+	// Not f.Fd(): it would make f's file description blocking. f stays
+	// open for the whole call, so its number stays valid.
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	if fd < 0 {
+		return 0, fmt.Errorf("cannot send: %s is closed", f.Name())
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s request: %w", MSend, err)
+	}
+	var d net.Dialer
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, "unix", c.sock)
+			if err != nil {
+				return nil, err
+			}
+			return &rightsConn{UnixConn: conn.(*net.UnixConn), fd: fd}, nil
+		},
+		DisableCompression: true,
+		DisableKeepAlives:  true, // the descriptor goes with this request only
+	}
+	defer tr.CloseIdleConnections()
+	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set(HeaderOutput, "fd")
+	hresp, err := (&http.Client{Transport: tr}).Do(hreq)
+	if err != nil {
+		return 0, c.connectError(ctx, err)
+	}
+	defer hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK || hresp.Header.Get("Content-Type") != progressContentType {
+		return 0, c.decodeResponse(MSend, hresp, nil)
+	}
+	dec := json.NewDecoder(hresp.Body)
+	var n int64
+	for {
+		var p sendProgress
+		if err := dec.Decode(&p); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return n, ctxErr
+			}
+			return n, fmt.Errorf("lost connection to coffer daemon at %s during send: %w", c.path, err)
+		}
+		n = p.Bytes
+		if progress != nil {
+			progress.Store(n)
+		}
+		switch {
+		case p.Error != nil:
+			if p.Error.Code == "" {
+				p.Error.Code = CodeInternal
+			}
+			return n, p.Error
+		case p.Done:
+			return n, nil
+		}
+	}
+}
+
+// progressWriter counts what it writes into n.
+type progressWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n.Add(int64(n))
+	return n, err
 }
 
 // Receive sends the stream read from r to the daemon to be received as req

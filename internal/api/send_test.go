@@ -255,7 +255,7 @@ func TestReceiveLargeBody(t *testing.T) {
 	}
 
 	// The default fake keeps what it read.
-	fake.ReceiveFunc = nil
+	fake.SetReceiveFunc(nil)
 	if _, err := c.Receive(context.Background(), api.ReceiveReq{Target: "b/x"}, strings.NewReader("small stream")); err != nil {
 		t.Fatal(err)
 	}

@@ -165,6 +165,9 @@ type peer struct {
 func (s *Server) ConnContext(ctx context.Context, c net.Conn) context.Context {
 	caller, err := peerCred(c)
 	caller.Transport = TransportUnix
+	if fc, ok := c.(*fdConn); ok {
+		ctx = context.WithValue(ctx, connKey{}, fc)
+	}
 	return context.WithValue(ctx, peerKey{}, peer{caller, err})
 }
 
@@ -443,6 +446,9 @@ func (s *Server) applySocketMode(hasLocal bool) {
 // Serve serves on ln until ctx is done. ln must be a Unix socket listener
 // (peer credentials are read from its connections); it is closed on return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ln = fdListener{ul} // descriptor passing: fdpass.go
+	}
 	return s.serve(ctx, ln, s.ConnContext, "API")
 }
 

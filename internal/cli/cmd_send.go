@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -130,7 +131,12 @@ func runSend(ctx context.Context, a *app, opts sendOptions, args []string) error
 	if err != nil {
 		return err
 	}
-	_, err = c.Send(ctx, req, out)
+	if f, ok := a.env.Stdout.(*os.File); ok {
+		// The daemon writes the stream to our standard output itself.
+		_, err = c.SendFile(ctx, req, f, &out.n)
+	} else {
+		_, err = c.Send(ctx, req, out)
+	}
 	if prog != nil {
 		prog.stop()
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestKillDaemonDuringWrites: kill -9 the daemon while a workload writes
@@ -89,6 +92,9 @@ type syncedFile struct {
 
 // writeSynced writes size random bytes to dir/name and fsyncs them; ok is
 // false when that failed (the daemon was killed mid-write).
+// fuseSuperMagic is the f_type of a FUSE file system (statfs(2)).
+const fuseSuperMagic = 0x65735546
+
 func writeSynced(dir, name string, size int, rng *rand.Rand) (f syncedFile, ok bool) {
 	b := make([]byte, size)
 	for j := range b {
@@ -102,7 +108,15 @@ func writeSynced(dir, name string, size int, rng *rand.Rand) (f syncedFile, ok b
 	if err == nil {
 		err = fh.Sync()
 	}
+	// A daemon killed just before the create leaves dir unmounted: the
+	// file then went to the directory under the mount, not to coffer.
+	var st unix.Statfs_t
+	onFUSE := unix.Fstatfs(int(fh.Fd()), &st) == nil && st.Type == fuseSuperMagic
 	fh.Close()
+	if err == nil && !onFUSE {
+		os.Remove(filepath.Join(dir, name))
+		err = errors.New("not on the mount")
+	}
 	if err != nil {
 		return f, false
 	}

@@ -53,6 +53,13 @@ type Fake struct {
 
 var _ api.Backend = (*Fake)(nil)
 
+// SetReceiveFunc replaces ReceiveFunc while the fake may be serving.
+func (f *Fake) SetReceiveFunc(fn func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ReceiveFunc = fn
+}
+
 // NewFake returns an empty Fake.
 func NewFake() *Fake {
 	return &Fake{Results: map[string]any{}, Errors: map[string]error{}}

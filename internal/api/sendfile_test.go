@@ -1,0 +1,213 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"coffer/internal/api"
+	"coffer/internal/api/apitest"
+)
+
+// SendFile on the Unix socket: the daemon writes the stream into the
+// command's file itself. The bytes arrive whole, into a file and into a
+// pipe; progress and the count follow them; the log counts them.
+func TestSendFileLargeStream(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
+		if _, ok := w.(*os.File); ok {
+			t.Error("backend got the raw file, not a counting writer")
+		}
+		return writeInPieces(w, streamOf(4, bigStream))
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := api.NewClient(serveWith(t, fake, logger, nil))
+	want := sumOf(t, streamOf(4, bigStream))
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var progress atomic.Int64
+	n, err := c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/a@s", Raw: true}, f, &progress)
+	if err != nil || n != bigStream || progress.Load() != bigStream {
+		t.Fatalf("n %d progress %d err %v", n, progress.Load(), err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if sumOf(t, f) != want {
+		t.Fatal("stream in the file differs")
+	}
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "bytes=67108864") })
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		io.Copy(h, pr)
+		got <- [32]byte(h.Sum(nil))
+	}()
+	n, err = c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/a@s", Raw: true}, pw, nil)
+	pw.Close()
+	if err != nil || n != bigStream {
+		t.Fatalf("pipe: n %d err %v", n, err)
+	}
+	if <-got != want {
+		t.Fatal("stream through the pipe differs")
+	}
+	// The daemon closed its copy: the reader saw the end once we closed ours.
+}
+
+// An error before or in the middle of the stream comes back whole, with
+// the bytes written before it.
+func TestSendFileErrors(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	c := api.NewClient(apitest.Serve(t, fake))
+	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
+		if req.Snapshot == "tank/x@s" {
+			return api.NotFound("cannot open 'tank/x@s': dataset does not exist")
+		}
+		if err := writeInPieces(w, streamOf(5, 3<<20)); err != nil {
+			return err
+		}
+		return api.Errorf(api.CodeIO, "cannot send 'tank/y@s': checksum error")
+	}
+	n, err := c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/x@s"}, f, nil)
+	var e *api.Error
+	if !errors.As(err, &e) || e.Code != api.CodeNotFound || e.Message != "cannot open 'tank/x@s': dataset does not exist" || n != 0 {
+		t.Fatalf("before: n %d err %#v", n, err)
+	}
+	n, err = c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/y@s"}, f, nil)
+	if !errors.As(err, &e) || e.Code != api.CodeIO || e.Message != "cannot send 'tank/y@s': checksum error" || n != 3<<20 {
+		t.Fatalf("mid stream: n %d err %#v", n, err)
+	}
+	if fi, _ := f.Stat(); fi.Size() != 3<<20 {
+		t.Fatalf("file holds %d bytes, want %d", fi.Size(), 3<<20)
+	}
+}
+
+// The reader of the command's output goes away (`coffer send | head`):
+// the daemon's write fails with EPIPE, the backend stops, the command
+// hears "write stream: broken pipe". A cancelled command stops the
+// backend too.
+func TestSendFileReaderGoesAway(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	backendErr := make(chan error, 1)
+	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
+		// Like the engine, it stops when its context is done.
+		err := writeInPieces(ctxWriter{ctx, w}, streamOf(6, 1<<40))
+		backendErr <- err
+		return err
+	}
+	c := api.NewClient(apitest.Serve(t, fake))
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		io.CopyN(io.Discard, pr, 1<<20)
+		pr.Close()
+	}()
+	_, err = c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/a@s"}, pw, nil)
+	pw.Close()
+	if err == nil || !strings.Contains(err.Error(), "write stream: broken pipe") {
+		t.Fatalf("err %v, want write stream: broken pipe", err)
+	}
+	select {
+	case err := <-backendErr:
+		if err == nil {
+			t.Error("backend write did not fail")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend still sending after the reader went away")
+	}
+
+	pr2, pw2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr2.Close()
+	go io.Copy(io.Discard, pr2)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = c.SendFile(ctx, api.SendReq{Snapshot: "tank/a@s"}, pw2, nil)
+	pw2.Close()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: err %v", err)
+	}
+	select {
+	case <-backendErr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("backend still sending after the command was cancelled")
+	}
+}
+
+// Without a descriptor, or with one not open for writing, the request is
+// refused before the backend runs.
+func TestSendFileRefused(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
+		t.Error("backend called")
+		return nil
+	}
+	path := apitest.Serve(t, fake)
+	status, body := rawPost(t, path, api.MSend, map[string]string{api.HeaderOutput: "fd", "Content-Type": "application/json"},
+		strings.NewReader(`{"snapshot":"tank/a@s"}`))
+	if status == http.StatusOK || !strings.Contains(body, "exactly one descriptor") {
+		t.Fatalf("no descriptor: %d %s", status, body)
+	}
+	name := filepath.Join(t.TempDir(), "ro")
+	if err := os.WriteFile(name, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	_, err = api.NewClient(path).SendFile(context.Background(), api.SendReq{Snapshot: "tank/a@s"}, ro, nil)
+	if err == nil || !strings.Contains(err.Error(), "not open for writing") {
+		t.Fatalf("read-only: err %v", err)
+	}
+	if b, _ := os.ReadFile(name); !bytes.Equal(b, []byte("keep")) {
+		t.Fatal("read-only file changed")
+	}
+}
+
+// ctxWriter fails once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
