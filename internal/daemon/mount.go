@@ -38,6 +38,7 @@ type fsMount struct {
 	dp   *dsl.Pool
 	dir  string
 	m    *fusefs.Mount
+	made bool // mount created dir: unmount removes it again (if empty), as zfs does
 }
 
 func (d *Daemon) mountTab() *mountTable {
@@ -156,9 +157,17 @@ func (d *Daemon) mountOne(dp *dsl.Pool, name string) error {
 	if err := clearStaleMount(dir); err != nil {
 		return api.Errorf(api.CodeIO, "cannot mount '%s': %v", name, err)
 	}
+	_, statErr := os.Lstat(dir)
+	made := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return api.Errorf(api.CodeIO, "cannot mount '%s': failed to create mountpoint: %v", name, err)
 	}
+	mounted := false
+	defer func() {
+		if made && !mounted {
+			os.Remove(dir)
+		}
+	}()
 	if empty, err := dirEmpty(dir); err != nil {
 		return api.Errorf(api.CodeIO, "cannot mount '%s': %v", name, err)
 	} else if !empty {
@@ -189,7 +198,8 @@ func (d *Daemon) mountOne(dp *dsl.Pool, name string) error {
 		d.log.Warn("cannot set the mount's read-ahead; the kernel's default stays", "dataset", name, "err", err)
 	}
 	dp.SetBusy(d.isMounted)
-	fm := &fsMount{name: name, dp: dp, dir: dir, m: m}
+	mounted = true
+	fm := &fsMount{name: name, dp: dp, dir: dir, m: m, made: made}
 	t.byName.Store(name, fm)
 	go func() {
 		<-m.Done() // unmounted from outside (umount(8)): forget it
@@ -243,6 +253,9 @@ func (d *Daemon) unmountOne(name string, force bool) error {
 		return api.Errorf(api.CodeIO, "cannot unmount '%s': %v", fm.dir, err)
 	}
 	t.byName.Delete(name)
+	if fm.made {
+		os.Remove(fm.dir) // only if empty; a directory the user made stays
+	}
 	d.log.Info("unmounted", "dataset", name, "mountpoint", fm.dir, "force", force)
 	if err := fm.dp.Sync(); err != nil {
 		return apiErr(err)

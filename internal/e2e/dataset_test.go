@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCreateDestroy(t *testing.T) {
@@ -266,4 +270,55 @@ func TestList(t *testing.T) {
 	d.fail(2, "invalid type 'bogus'", "list", "-t", "bogus")
 	d.fail(2, "bad property list: invalid property 'bogus'", "list", "-o", "name,bogus")
 	d.fail(2, "", "list", "-d", "x")
+}
+
+// A mountpoint directory that mount created goes away again at unmount and
+// destroy, as with zfs; one that existed before stays. A parent then mounts
+// over its (empty) mountpoint: no leftover child directory makes
+// `mount -a` fail with "directory is not empty".
+func TestMountpointDirectoryCleanup(t *testing.T) {
+	d := startDaemon(t)
+	mnt := filepath.Join(t.TempDir(), "tank")
+	d.ok("pool", "create", "-O", "mountpoint="+mnt, "tank", filepath.Join(t.TempDir(), "v"))
+	d.ok("create", "tank/made")
+	d.ok("create", "tank/gone")
+	mine := filepath.Join(t.TempDir(), "mine")
+	if err := os.Mkdir(mine, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("create", "-o", "mountpoint="+mine, "tank/mine")
+	for _, ds := range []string{"tank/made", "tank/gone", "tank/mine"} {
+		d.ok("mount", ds)
+	}
+	for _, dir := range []string{filepath.Join(mnt, "made"), filepath.Join(mnt, "gone"), mine} {
+		if !mountedAt(t, dir) {
+			t.Fatalf("%s is not a mount", dir)
+		}
+	}
+	d.ok("unmount", "tank/made")
+	d.ok("destroy", "tank/gone")
+	d.ok("unmount", "tank/mine")
+	for _, dir := range []string{filepath.Join(mnt, "made"), filepath.Join(mnt, "gone")} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s still there after unmount (%v)", dir, err)
+		}
+	}
+	if fi, err := os.Stat(mine); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the user's own mountpoint %s: %v %v", mine, fi, err)
+	}
+	// The pool's root directory now holds nothing: tank mounts on it.
+	d.ok("mount", "-a")
+	if !mountedAt(t, mnt) || !mountedAt(t, filepath.Join(mnt, "made")) {
+		t.Fatal("mount -a did not mount tank and tank/made")
+	}
+}
+
+// mountedAt reports whether dir is a FUSE mount.
+func mountedAt(t *testing.T, dir string) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == fuseSuperMagic
 }

@@ -83,7 +83,12 @@ func TestPhotoFolderStory(t *testing.T) {
 	d.fail(1, "busy", "lock", "tank/photos")
 	d.ok("lock", "-f", "tank/photos")
 	f.Close()
-	// unlock -f moves a non-empty mount directory aside.
+	// unlock -f moves a non-empty mount directory aside. (lock removed the
+	// directory that mount had made; a program makes it again.)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("mount directory left after lock: %v", err)
+	}
+	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "stray.txt"), []byte("left behind"), 0o644)
 	if r := d.run(pass(pw), "unlock", "tank/photos"); r.code != 1 || !strings.Contains(r.stderr, "not empty") {
 		t.Fatalf("unlock onto a non-empty directory: %s", r)
