@@ -595,12 +595,42 @@ func (p *Pool) syncAll() error {
 
 // release gives freed blocks back to the allocators and punches them out of
 // the data files (so destroyed data and wrapped keys leave the host disk).
+//
+// Blocks that lie back to back on a vdev (a file written in order and then
+// overwritten or deleted) are punched with one call per run, not one per
+// block: the host file system frees a run at once.
 func (p *Pool) release(bps []format.BlockPointer) {
 	p.cache.dropAddrs(bps)
-	sort.Slice(bps, func(i, j int) bool { return bps[i].Offset < bps[j].Offset })
-	for i := range bps {
-		// A double free is a bug in the layer above; never reuse the space.
-		_ = p.releaseOne(&bps[i])
+	sort.Slice(bps, func(i, j int) bool {
+		if bps[i].Vdev != bps[j].Vdev {
+			return bps[i].Vdev < bps[j].Vdev
+		}
+		return bps[i].Offset < bps[j].Offset
+	})
+	for i := 0; i < len(bps); {
+		v := bps[i].Vdev
+		start, end := bps[i].Offset, bps[i].Offset
+		j := i
+		p.mu.Lock()
+		for j < len(bps) && bps[j].Vdev == v && bps[j].Offset == end &&
+			// A double free is a bug in the layer above; never reuse the space.
+			p.alloc[v].canRelease(bps[j].Offset, asize(bps[j].PSize)) == nil {
+			end += asize(bps[j].PSize)
+			j++
+		}
+		p.mu.Unlock()
+		if j == i {
+			i++ // cannot be released: skipped, as above
+			continue
+		}
+		// Punch first, then release (see releaseOne).
+		_ = p.tops[v].Free(int64(start), int64(end-start))
+		p.mu.Lock()
+		for k := i; k < j; k++ {
+			_ = p.alloc[v].release(bps[k].Offset, asize(bps[k].PSize))
+		}
+		p.mu.Unlock()
+		i = j
 	}
 }
 
