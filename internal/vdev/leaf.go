@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Files of a leaf vdev directory. See doc.go.
@@ -29,6 +30,10 @@ const (
 )
 
 var errInUse = errors.New("in use by another process")
+
+// lockRetryMax bounds the waits for a vdev's lock (1, 2, 4, ... ms; about
+// half a second in all) before it is reported in use.
+const lockRetryMax = 256 * time.Millisecond
 
 // ownFiles are the names a leaf vdev directory may hold; anything else makes
 // the directory "non-empty" for CreateLeaf.
@@ -198,7 +203,16 @@ func openLock(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vdev %s: lock: %w", dir, unwrapPath(err))
 	}
-	if err := lockFile(lf); err != nil {
+	err = lockFile(lf)
+	// A process that forks between our close of this vdev and this open
+	// holds a copy of the old lock until its child execs (Go opens files
+	// close-on-exec, but the child has them until then): wait that out,
+	// briefly. A real holder keeps the lock for good.
+	for wait := time.Millisecond; errors.Is(err, errInUse) && wait <= lockRetryMax; wait *= 2 {
+		time.Sleep(wait)
+		err = lockFile(lf)
+	}
+	if err != nil {
 		lf.Close()
 		if errors.Is(err, errInUse) {
 			return nil, fmt.Errorf("vdev %s is in use by another process", dir)

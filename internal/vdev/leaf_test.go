@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func testLabel(pool string) Label {
@@ -303,6 +304,29 @@ func TestOpenLeafLocking(t *testing.T) {
 	}
 }
 
+// A lock held only briefly, as by a child forked while the vdev was closed
+// and reopened (it keeps a copy of the lock until it execs), delays the
+// open; it does not fail it.
+func TestOpenLeafBriefHolder(t *testing.T) {
+	t.Parallel()
+	l := createLeaf(t)
+	dir := l.Path()
+	l.Close()
+	held, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lockFile(held); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(30*time.Millisecond, func() { held.Close() })
+	l2, err := OpenLeaf(dir)
+	if err != nil {
+		t.Fatalf("open while the lock is held for 30 ms: %v", err)
+	}
+	l2.Close()
+}
+
 // TestHelperHoldLock is not a test: TestOpenLeafOtherProcess runs the test
 // binary with it to hold a vdev open in another process.
 func TestHelperHoldLock(t *testing.T) {
@@ -323,7 +347,7 @@ func TestHelperHoldLock(t *testing.T) {
 
 // Not parallel: a forked child holds a copy of every open lock file until
 // it execs (Go releases ForkLock before that), so a parallel test that
-// closes and reopens a vdev in that window would find it "in use".
+// closes and reopens a vdev in that window would have to wait it out.
 func TestOpenLeafOtherProcess(t *testing.T) {
 	l := createLeaf(t)
 	dir := l.Path()
