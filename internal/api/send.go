@@ -20,6 +20,10 @@ package api
 //	POST /v1/receive  header X-Coffer-Request: base64 (standard, padded) of
 //	                  the JSON ReceiveReq; body: the stream, no size limit.
 //	                  response: ordinary JSON {"result": ReceiveResp} or error.
+//	                  With the header X-Coffer-Input: fd, on the Unix socket,
+//	                  the body is empty and the daemon reads the stream from
+//	                  the descriptor passed with the request (SCM_RIGHTS);
+//	                  ReceiveResp.Bytes then says how much it read.
 //
 // send.estimate and receive.abort are ordinary JSON methods.
 
@@ -83,6 +87,9 @@ type ReceiveReq struct {
 // ReceiveResp lists the snapshots the receive created.
 type ReceiveResp struct {
 	Received []string `json:"received"`
+	// Bytes is the stream bytes the daemon read from a passed descriptor
+	// (Client.ReceiveFile); 0 otherwise.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // ReceiveAbortReq is `receive -A`: discard the partial state of an
@@ -111,6 +118,9 @@ const (
 	// HeaderOutput "fd" asks for the stream to be written to the
 	// descriptor passed with the request (Client.SendFile).
 	HeaderOutput = "X-Coffer-Output"
+	// HeaderInput "fd" asks for the stream to be read from the descriptor
+	// passed with the request (Client.ReceiveFile).
+	HeaderInput = "X-Coffer-Input"
 )
 
 // progressContentType is the response of a send to a passed descriptor.
@@ -166,23 +176,12 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request, c Caller) (in
 // serveSendFD runs Backend.Send into the descriptor the client passed with
 // the request, reporting progress and the outcome in the response.
 func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, req SendReq) (int64, error) {
-	fds := connFDs(r.Context())
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		err := Errorf(CodeUsage, "bad request: %s: fd needs exactly one descriptor passed with the request on the Unix socket, got %d", HeaderOutput, len(fds))
-		writeResponse(w, nil, err)
-		return 0, err
+	f, perr := passedFile(r, HeaderOutput, unix.O_RDONLY, "cannot send: standard output is not open for writing")
+	if perr != nil {
+		writeResponse(w, nil, perr)
+		return 0, perr
 	}
-	f := os.NewFile(uintptr(fds[0]), "send output")
 	defer f.Close()
-	// Not f.Fd(): it would make the client's file description blocking.
-	if fl, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY {
-		err := Errorf(CodeInvalid, "cannot send: standard output is not open for writing")
-		writeResponse(w, nil, err)
-		return 0, err
-	}
 	out := &fdWriter{f: f}
 	// Read the request to its end: only then does the server watch the
 	// connection and cancel the request's context when the client goes.
@@ -217,6 +216,39 @@ func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, r
 			report(sendProgress{Bytes: out.n.Load()})
 		}
 	}
+}
+
+// passedFile returns the one descriptor passed with r (header names the
+// request's header), refused when its access mode is badMode.
+func passedFile(r *http.Request, header string, badMode int, badMsg string) (*os.File, *Error) {
+	fds := connFDs(r.Context())
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, Errorf(CodeUsage, "bad request: %s: fd needs exactly one descriptor passed with the request on the Unix socket, got %d", header, len(fds))
+	}
+	// Not f.Fd() below: it would make the client's file description
+	// blocking.
+	if fl, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE == badMode {
+		unix.Close(fds[0])
+		return nil, Errorf(CodeInvalid, "%s", badMsg)
+	}
+	return os.NewFile(uintptr(fds[0]), "stream"), nil
+}
+
+// fdReader reads a receive stream from the client's descriptor.
+type fdReader struct{ f *os.File }
+
+func (r fdReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		if u := errors.Unwrap(err); u != nil {
+			err = u
+		}
+		return n, fmt.Errorf("read stream: %w", err)
+	}
+	return n, err
 }
 
 // fdWriter writes a send stream to the client's descriptor.
@@ -287,12 +319,25 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 		return 0, err
 	}
 	body := &countingReader{r: r.Body}
+	if r.Header.Get(HeaderInput) == "fd" {
+		f, err := passedFile(r, HeaderInput, unix.O_WRONLY, "cannot receive: standard input is not open for reading")
+		if err != nil {
+			writeResponse(w, nil, err)
+			return 0, err
+		}
+		defer f.Close()
+		io.Copy(io.Discard, r.Body) // see serveSendFD
+		body = &countingReader{r: fdReader{f}}
+	}
 	var resp ReceiveResp
 	err = s.protect(MReceive, func() error {
 		var err error
 		resp, err = s.backend.Receive(r.Context(), c, req, body)
 		return err
 	})
+	if r.Header.Get(HeaderInput) == "fd" {
+		resp.Bytes = body.n.Load()
+	}
 	if err != nil {
 		writeResponse(w, nil, AsError(err))
 	} else {
@@ -453,39 +498,21 @@ func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress
 		}
 		return c.Send(ctx, req, w)
 	}
-	// Not f.Fd(): it would make f's file description blocking. f stays
-	// open for the whole call, so its number stays valid.
-	fd := -1
-	if rc, err := f.SyscallConn(); err == nil {
-		rc.Control(func(u uintptr) { fd = int(u) })
-	}
-	if fd < 0 {
-		return 0, fmt.Errorf("cannot send: %s is closed", f.Name())
+	fd, err := fileFD(f)
+	if err != nil {
+		return 0, fmt.Errorf("cannot send: %w", err)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s request: %w", MSend, err)
 	}
-	var d net.Dialer
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			conn, err := d.DialContext(ctx, "unix", c.sock)
-			if err != nil {
-				return nil, err
-			}
-			return &rightsConn{UnixConn: conn.(*net.UnixConn), fd: fd}, nil
-		},
-		DisableCompression: true,
-		DisableKeepAlives:  true, // the descriptor goes with this request only
-	}
-	defer tr.CloseIdleConnections()
 	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set(HeaderOutput, "fd")
-	hresp, err := (&http.Client{Transport: tr}).Do(hreq)
+	hresp, err := c.doWithFD(hreq, fd)
 	if err != nil {
 		return 0, c.connectError(ctx, err)
 	}
@@ -517,6 +544,73 @@ func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress
 			return n, nil
 		}
 	}
+}
+
+// fileFD is f's descriptor. Not f.Fd(): it would make f's file
+// description blocking. The caller keeps f open while it uses the number.
+func fileFD(f *os.File) (int, error) {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	if fd < 0 {
+		return 0, fmt.Errorf("%s is closed", f.Name())
+	}
+	return fd, nil
+}
+
+// doWithFD sends hreq on a connection of its own that passes fd with the
+// request's first bytes.
+func (c *Client) doWithFD(hreq *http.Request, fd int) (*http.Response, error) {
+	var d net.Dialer
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, "unix", c.sock)
+			if err != nil {
+				return nil, err
+			}
+			return &rightsConn{UnixConn: conn.(*net.UnixConn), fd: fd}, nil
+		},
+		DisableCompression: true,
+		DisableKeepAlives:  true, // the descriptor goes with this request only
+	}
+	// One request on this transport: its connection closes with the body.
+	return (&http.Client{Transport: tr}).Do(hreq)
+}
+
+// ReceiveFile is Receive from f. On the Unix socket, f's descriptor goes to
+// the daemon with the request and the daemon reads the stream from it
+// itself; resp.Bytes says how much it read. Over HTTP it is Receive
+// (resp.Bytes counted here).
+func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File) (ReceiveResp, error) {
+	if c.sock == "" {
+		in := &countingReader{r: f}
+		resp, err := c.Receive(ctx, req, in)
+		resp.Bytes = in.n.Load()
+		return resp, err
+	}
+	var resp ReceiveResp
+	fd, err := fileFD(f)
+	if err != nil {
+		return resp, fmt.Errorf("cannot receive: %w", err)
+	}
+	js, err := json.Marshal(req)
+	if err != nil {
+		return resp, fmt.Errorf("encode %s request: %w", MReceive, err)
+	}
+	hreq, err := c.newRequest(ctx, MReceive, http.NoBody)
+	if err != nil {
+		return resp, err
+	}
+	hreq.Header.Set(HeaderRequest, base64.StdEncoding.EncodeToString(js))
+	hreq.Header.Set(HeaderInput, "fd")
+	hresp, err := c.doWithFD(hreq, fd)
+	if err != nil {
+		return resp, c.connectError(ctx, err)
+	}
+	defer hresp.Body.Close()
+	err = c.decodeResponse(MReceive, hresp, &resp)
+	return resp, err
 }
 
 // progressWriter counts what it writes into n.

@@ -211,3 +211,92 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 	}
 	return c.w.Write(p)
 }
+
+// ReceiveFile on the Unix socket: the daemon reads the stream from the
+// command's standard input itself, from a file or a pipe, and says how
+// much it read.
+func TestReceiveFileLargeStream(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
+		if sumOf(t, r) != sumOf(t, streamOf(7, bigStream)) {
+			return api.ReceiveResp{}, api.Errorf(api.CodeIO, "stream corrupted in transit")
+		}
+		return api.ReceiveResp{Received: []string{req.Target + "@s"}}, nil
+	}
+	c := api.NewClient(apitest.Serve(t, fake))
+	name := filepath.Join(t.TempDir(), "stream")
+	out, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, streamOf(7, bigStream)); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	resp, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, f)
+	if err != nil || resp.Bytes != bigStream || len(resp.Received) != 1 || resp.Received[0] != "backup/a@s" {
+		t.Fatalf("file: %+v %v", resp, err)
+	}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		io.Copy(pw, streamOf(7, bigStream))
+		pw.Close()
+	}()
+	resp, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/b"}, pr)
+	if err != nil || resp.Bytes != bigStream || resp.Received[0] != "backup/b@s" {
+		t.Fatalf("pipe: %+v %v", resp, err)
+	}
+}
+
+// A receive the daemon refuses after a few bytes returns its error at once,
+// though the writer of the pipe has more; standard output as input is
+// refused before the backend runs.
+func TestReceiveFileRefused(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
+		io.CopyN(io.Discard, r, 1000)
+		return api.ReceiveResp{}, api.Errorf(api.CodeInvalid, "cannot receive: invalid stream (bad magic number)")
+	}
+	c := api.NewClient(apitest.Serve(t, fake))
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	go io.Copy(pw, streamOf(8, 1<<40))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pr)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var e *api.Error
+		if !errors.As(err, &e) || e.Code != api.CodeInvalid || !strings.Contains(e.Message, "bad magic") {
+			t.Fatalf("err %#v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("refused receive still reading")
+	}
+	n := len(fake.Calls())
+	_, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pw)
+	if err == nil || !strings.Contains(err.Error(), "not open for reading") {
+		t.Fatalf("write end as input: %v", err)
+	}
+	if len(fake.Calls()) != n {
+		t.Fatal("backend called with a descriptor it cannot read")
+	}
+}

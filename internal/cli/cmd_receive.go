@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,14 @@ func runReceive(ctx context.Context, a *app, opts receiveOptions, args []string)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Receive(ctx, req, in)
+	var resp api.ReceiveResp
+	if f, ok := a.env.Stdin.(*os.File); ok {
+		// The daemon reads the stream from our standard input itself.
+		resp, err = c.ReceiveFile(ctx, req, f)
+		in.n.Store(resp.Bytes)
+	} else {
+		resp, err = c.Receive(ctx, req, in)
+	}
 	if err != nil {
 		return err
 	}
