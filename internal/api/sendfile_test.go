@@ -300,3 +300,58 @@ func TestReceiveFileRefused(t *testing.T) {
 		t.Fatal("backend called with a descriptor it cannot read")
 	}
 }
+
+// Over HTTP no descriptor can pass: SendFile and ReceiveFile carry the
+// stream in the bodies, with the same results.
+func TestSendReceiveFileOverHTTP(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
+		return writeInPieces(w, streamOf(9, 5<<20))
+	}
+	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
+		if sumOf(t, r) != sumOf(t, streamOf(9, 5<<20)) {
+			return api.ReceiveResp{}, api.Errorf(api.CodeIO, "stream corrupted in transit")
+		}
+		return api.ReceiveResp{Received: []string{req.Target + "@s"}}, nil
+	}
+	srv := api.NewServer(fake, nil)
+	users, err := api.LoadUsers(filepath.Join(t.TempDir(), "users.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetUsers(users)
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := api.ListenTCP(api.TCPOptions{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTCP(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	op, err := users.Add(ctx, api.Caller{}, api.UserAddReq{Name: "ops", Role: "admin", UID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := api.NewHTTPClient("http://"+ln.Addr().String(), op.Token, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var progress atomic.Int64
+	n, err := c.SendFile(ctx, api.SendReq{Snapshot: "tank/a@s", Raw: true}, f, &progress)
+	if err != nil || n != 5<<20 || progress.Load() != 5<<20 {
+		t.Fatalf("send: n %d progress %d err %v", n, progress.Load(), err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.ReceiveFile(ctx, api.ReceiveReq{Target: "backup/a"}, f)
+	if err != nil || resp.Bytes != 5<<20 || len(resp.Received) != 1 {
+		t.Fatalf("receive: %+v %v", resp, err)
+	}
+}
