@@ -214,11 +214,10 @@ func TestUsersTokens(t *testing.T) {
 	}
 }
 
-// TestHTTPAuth: the TCP transport refuses requests without a valid token
-// (401) and calls its role does not allow (403), before the backend runs.
-func TestHTTPAuth(t *testing.T) {
-	t.Parallel()
-	srv, users := fullServer(t)
+// serveTCP serves srv over HTTP on a loopback port until the test ends and
+// returns its URL.
+func serveTCP(t *testing.T, srv *api.Server) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := api.ListenTCP(api.TCPOptions{Addr: "127.0.0.1:0"})
 	if err != nil {
@@ -226,7 +225,17 @@ func TestHTTPAuth(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTCP(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// TestHTTPAuth: the TCP transport refuses requests without a valid token
+// (401) and calls its role does not allow (403), before the backend runs.
+func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
+	srv, users := fullServer(t)
+	ctx := context.Background()
+	url := serveTCP(t, srv)
 	var mu sync.Mutex
 	var audited []string
 	srv.SetAudit(func(c api.Caller, method string, err error) {
@@ -236,7 +245,6 @@ func TestHTTPAuth(t *testing.T) {
 	})
 
 	op, _ := users.Add(ctx, api.Caller{}, api.UserAddReq{Name: "ops", Role: "operator", UID: -1})
-	url := "http://" + ln.Addr().String()
 
 	post := func(token, method string) (int, api.Error) {
 		req, _ := http.NewRequest(http.MethodPost, url+"/v1/"+method, strings.NewReader("{}"))

@@ -321,19 +321,13 @@ func TestSendReceiveFileOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.SetUsers(users)
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := api.ListenTCP(api.TCPOptions{Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeTCP(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	ctx := context.Background()
+	url := serveTCP(t, srv)
 	op, err := users.Add(ctx, api.Caller{}, api.UserAddReq{Name: "ops", Role: "admin", UID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := api.NewHTTPClient("http://"+ln.Addr().String(), op.Token, "")
+	c, err := api.NewHTTPClient(url, op.Token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
