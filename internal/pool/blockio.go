@@ -137,11 +137,7 @@ func (p *Pool) WriteBlock(txg uint64, spec BlockSpec, data []byte) (format.Block
 // Place allocates space for an encoded block, fills in its address and
 // writes it.
 func (p *Pool) Place(bp *format.BlockPointer, stored []byte) error {
-	return p.place(bp, stored, false)
-}
-
-func (p *Pool) place(bp *format.BlockPointer, stored []byte, early bool) error {
-	p.alloc1(bp, early)
+	p.alloc1(bp, false)
 	return p.WriteStored(bp, stored)
 }
 

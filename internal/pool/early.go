@@ -13,30 +13,25 @@ import (
 // and import rebuilds the allocator from reachable blocks only, so it is
 // free again.
 
-// PlaceEarly is Place for a block written ahead of the commit that will
-// reference it. Its space stays unsettled until Adopt or Unplace.
-func (p *Pool) PlaceEarly(bp *format.BlockPointer, stored []byte) error {
-	return p.place(bp, stored, true)
-}
-
-// AllocEarly is the allocation half of PlaceEarly: the caller writes the
-// block with WriteStored, and gives it back with Unplace if that fails.
-// Callers that encode in parallel allocate in their own order with it.
+// AllocEarly is Alloc for a block written ahead of the commit that will
+// reference it: the caller writes it with WriteStored (and gives it back
+// with Unplace if that fails). Its space stays unsettled until Adopt or
+// Unplace.
 func (p *Pool) AllocEarly(bp *format.BlockPointer) {
 	p.alloc1(bp, true)
 }
 
-// Adopt settles a block of PlaceEarly that a txg now references.
+// Adopt settles a block of AllocEarly that a txg now references.
 func (p *Pool) Adopt(bp *format.BlockPointer) {
 	p.mu.Lock()
 	p.unsettled -= min(asize(bp.PSize), p.unsettled)
 	p.mu.Unlock()
 }
 
-// Unplace gives the space of a block of PlaceEarly back at once: nothing
+// Unplace gives the space of a block of AllocEarly back at once: nothing
 // ever referenced it, so no uberblock can reach it.
 func (p *Pool) Unplace(bp *format.BlockPointer) error {
-	if err := p.releaseOne(bp); err != nil {
+	if err := p.releaseSorted([]format.BlockPointer{*bp}); err != nil {
 		return fmt.Errorf("give back early block %d:%#x: %w", bp.Vdev, bp.Offset, err)
 	}
 	p.mu.Lock()

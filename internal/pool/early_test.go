@@ -35,7 +35,8 @@ func TestUnplaceWhilePlacing(t *testing.T) {
 					bad <- err.Error()
 					return
 				}
-				if err := p.PlaceEarly(&bp, stored); err != nil {
+				p.AllocEarly(&bp)
+				if err := p.WriteStored(&bp, stored); err != nil {
 					bad <- err.Error()
 					return
 				}

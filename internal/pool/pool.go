@@ -73,7 +73,7 @@ type Pool struct {
 	importing *importState
 	cache     *BlockCache // decoded data blocks (cache.go)
 	// unsettled is the space of blocks written ahead of the commit that
-	// will reference them (PlaceEarly), not yet adopted or given back.
+	// will reference them (AllocEarly), not yet adopted or given back.
 	unsettled uint64
 	dirty     atomic.Int64 // dirty bytes of all object sets (AddDirty)
 }
@@ -595,10 +595,6 @@ func (p *Pool) syncAll() error {
 
 // release gives freed blocks back to the allocators and punches them out of
 // the data files (so destroyed data and wrapped keys leave the host disk).
-//
-// Blocks that lie back to back on a vdev (a file written in order and then
-// overwritten or deleted) are punched with one call per run, not one per
-// block: the host file system frees a run at once.
 func (p *Pool) release(bps []format.BlockPointer) {
 	p.cache.dropAddrs(bps)
 	sort.Slice(bps, func(i, j int) bool {
@@ -607,50 +603,50 @@ func (p *Pool) release(bps []format.BlockPointer) {
 		}
 		return bps[i].Offset < bps[j].Offset
 	})
+	// A double free is a bug in the layer above; never reuse the space.
+	_ = p.releaseSorted(bps)
+}
+
+// releaseSorted punches bps (sorted by vdev and offset) out of their data
+// files, then gives their space back, and returns the first error. The
+// punch comes first: write-behind allocates and writes blocks while a
+// commit releases others, and space punched after its release could
+// already hold a new block. Blocks that lie back to back on a vdev (a file
+// written in order, then overwritten or deleted) go in one punch; a block
+// that cannot be released (a double free) is skipped.
+func (p *Pool) releaseSorted(bps []format.BlockPointer) error {
+	var first error
 	for i := 0; i < len(bps); {
 		v := bps[i].Vdev
 		start, end := bps[i].Offset, bps[i].Offset
 		j := i
 		p.mu.Lock()
-		for j < len(bps) && bps[j].Vdev == v && bps[j].Offset == end &&
-			// A double free is a bug in the layer above; never reuse the space.
-			p.alloc[v].canRelease(bps[j].Offset, asize(bps[j].PSize)) == nil {
+		for j < len(bps) && bps[j].Vdev == v && bps[j].Offset == end {
+			if err := p.alloc[v].canRelease(bps[j].Offset, asize(bps[j].PSize)); err != nil {
+				if j == i && first == nil {
+					first = err
+				}
+				break
+			}
 			end += asize(bps[j].PSize)
 			j++
 		}
 		p.mu.Unlock()
 		if j == i {
-			i++ // cannot be released: skipped, as above
+			i++
 			continue
 		}
-		// Punch first, then release (see releaseOne).
 		_ = p.tops[v].Free(int64(start), int64(end-start))
 		p.mu.Lock()
 		for k := i; k < j; k++ {
-			_ = p.alloc[v].release(bps[k].Offset, asize(bps[k].PSize))
+			if err := p.alloc[v].release(bps[k].Offset, asize(bps[k].PSize)); err != nil && first == nil {
+				first = err
+			}
 		}
 		p.mu.Unlock()
 		i = j
 	}
-}
-
-// releaseOne punches a block out of its data file, then gives its space
-// back. The punch comes first: write-behind allocates and writes blocks
-// while a commit releases others, and space punched after its release
-// could already hold a new block.
-func (p *Pool) releaseOne(bp *format.BlockPointer) error {
-	n := asize(bp.PSize)
-	p.mu.Lock()
-	err := p.alloc[bp.Vdev].canRelease(bp.Offset, n)
-	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	_ = p.tops[bp.Vdev].Free(int64(bp.Offset), int64(n))
-	p.mu.Lock()
-	err = p.alloc[bp.Vdev].release(bp.Offset, n)
-	p.mu.Unlock()
-	return err
+	return first
 }
 
 // Free schedules a block to be freed when the open txg commits.
