@@ -243,12 +243,18 @@ type fdReader struct{ f *os.File }
 func (r fdReader) Read(p []byte) (int, error) {
 	n, err := r.f.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
-		if u := errors.Unwrap(err); u != nil {
-			err = u
-		}
-		return n, fmt.Errorf("read stream: %w", err)
+		return n, streamIOError("read", err)
 	}
 	return n, err
+}
+
+// streamIOError names a failed read or write of a passed descriptor by
+// its errno ("write stream: broken pipe"), without the file's made-up name.
+func streamIOError(op string, err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		err = u
+	}
+	return fmt.Errorf("%s stream: %w", op, err)
 }
 
 // fdWriter writes a send stream to the client's descriptor.
@@ -261,10 +267,7 @@ func (w *fdWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.n.Add(int64(n))
 	if err != nil {
-		if u := errors.Unwrap(err); u != nil {
-			err = u // the errno, without the file's made-up name
-		}
-		return n, fmt.Errorf("write stream: %w", err)
+		return n, streamIOError("write", err)
 	}
 	return n, nil
 }
@@ -319,7 +322,8 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 		return 0, err
 	}
 	body := &countingReader{r: r.Body}
-	if r.Header.Get(HeaderInput) == "fd" {
+	fromFD := r.Header.Get(HeaderInput) == "fd"
+	if fromFD {
 		f, err := passedFile(r, HeaderInput, unix.O_WRONLY, "cannot receive: standard input is not open for reading")
 		if err != nil {
 			writeResponse(w, nil, err)
@@ -335,7 +339,7 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 		resp, err = s.backend.Receive(r.Context(), c, req, body)
 		return err
 	})
-	if r.Header.Get(HeaderInput) == "fd" {
+	if fromFD {
 		resp.Bytes = body.n.Load()
 	}
 	if err != nil {
@@ -433,15 +437,10 @@ func (s *Server) logCall(ctx context.Context, method string, c Caller, start tim
 // reports after the stream started is returned as an *Error, like one
 // before it; a failed write to w is returned wrapped ("write stream: ...").
 func (c *Client) Send(ctx context.Context, req SendReq, w io.Writer) (n int64, err error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s request: %w", MSend, err)
-	}
-	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
+	hreq, err := c.newSendRequest(ctx, req)
 	if err != nil {
 		return 0, err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
 		return 0, c.connectError(ctx, err)
@@ -486,6 +485,20 @@ func (c *Client) Send(ctx context.Context, req SendReq, w io.Writer) (n int64, e
 	return n, nil
 }
 
+// newSendRequest builds the POST of a send.
+func (c *Client) newSendRequest(ctx context.Context, req SendReq) (*http.Request, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s request: %w", MSend, err)
+	}
+	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	return hreq, nil
+}
+
 // SendFile is Send into f. On the Unix socket, f's descriptor goes to the
 // daemon with the request and the daemon writes the stream to it itself
 // (one copy, not two through the socket and this process); progress, when
@@ -502,15 +515,10 @@ func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress
 	if err != nil {
 		return 0, fmt.Errorf("cannot send: %w", err)
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s request: %w", MSend, err)
-	}
-	hreq, err := c.newRequest(ctx, MSend, bytes.NewReader(body))
+	hreq, err := c.newSendRequest(ctx, req)
 	if err != nil {
 		return 0, err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set(HeaderOutput, "fd")
 	hresp, err := c.doWithFD(hreq, fd)
 	if err != nil {
