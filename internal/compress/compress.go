@@ -65,6 +65,9 @@ func Compress(a Alg, dst, src []byte) (out []byte, ok bool) {
 	}
 	switch a {
 	case LZ4:
+		if !lz4Promising(src) {
+			return dst, false
+		}
 		return compressLZ4(dst, src, limit)
 	case ZSTD:
 		return compressZstd(dst, src, limit)
@@ -92,6 +95,42 @@ func compressLZ4(dst, src []byte, limit int) ([]byte, bool) {
 		return buf[:l], false // keep the grown buffer for callers that reuse it
 	}
 	return buf[:l+n], true
+}
+
+// The lz4 probe: a block of at least probeMin bytes is compressed with lz4
+// only if probeParts spans of probePart bytes, spread evenly over it and
+// put end to end, compress by at least 1/probeSave. On random data lz4's
+// own early abort still costs a walk of the whole block; the probe's walk
+// of 4 KiB costs a third of that (docs/design/on-disk-format.md §7).
+const (
+	probeMin   = 32 << 10
+	probeParts = 8
+	probePart  = 512
+	probeSave  = 16
+)
+
+// lz4Promising reports whether a full lz4 pass over src may save 1/8.
+// Small blocks always get the full pass. Redundancy the sample cannot see
+// (a block whose only repeats lie far apart, between the spans) goes
+// uncompressed: the block is stored as it is, which is always correct.
+func lz4Promising(src []byte) bool {
+	if len(src) < probeMin {
+		return true
+	}
+	sp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(sp)
+	const n = probeParts * probePart
+	if cap(*sp) < 2*n {
+		*sp = make([]byte, 0, max(2*n, cap(*sp)))
+	}
+	sample, out := (*sp)[:0:n], (*sp)[n:2*n]
+	stride := len(src) / probeParts
+	for i := range probeParts {
+		sample = append(sample, src[i*stride:i*stride+probePart]...)
+	}
+	limit := n - n/probeSave
+	c, err := lz4.CompressBlock(sample, out[:limit], nil)
+	return err == nil && c > 0 && c <= limit
 }
 
 // scratch buffers for the early-abort trial compressions.

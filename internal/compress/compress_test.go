@@ -340,3 +340,42 @@ func TestZstdBeatsLZ4(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+// TestLZ4Probe: lz4 runs on a large block only when a sample of it
+// compresses; blocks that are random all through are refused by the sample
+// alone, and blocks that are compressible in part still compress.
+func TestLZ4Probe(t *testing.T) {
+	t.Parallel()
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	promising := map[string][]byte{
+		"zeros-128k":         make([]byte, 128<<10),
+		"text-128k":          textData(128<<10, 1),
+		"text-32k":           textData(32<<10, 2),
+		"zeros-then-random":  cat(make([]byte, 64<<10), randomData(64<<10, 3)),
+		"random-then-zeros":  cat(randomData(96<<10, 4), make([]byte, 32<<10)),
+		"text-header-random": cat(textData(32<<10, 5), randomData(96<<10, 6)),
+		"repeated-4k-random": bytes.Repeat(randomData(4096, 7), 32),
+	}
+	for name, src := range promising {
+		if !lz4Promising(src) {
+			t.Errorf("%s: probe refuses a compressible block", name)
+		}
+		c, ok := Compress(LZ4, nil, src)
+		if !ok || len(c) > len(src)-len(src)/8 {
+			t.Errorf("%s: not compressed (ok=%v, %d of %d bytes)", name, ok, len(c), len(src))
+			continue
+		}
+		if d, err := Decompress(LZ4, nil, c, len(src)); err != nil || !bytes.Equal(d, src) {
+			t.Errorf("%s: round trip: %v", name, err)
+		}
+	}
+	for _, n := range []int{32 << 10, 128 << 10, 1 << 20} {
+		if lz4Promising(randomData(n, uint64(n))) {
+			t.Errorf("random %d bytes: probe says compressible", n)
+		}
+	}
+	// Below probeMin the probe does not decide: lz4 itself does.
+	if !lz4Promising(randomData(probeMin-1, 8)) {
+		t.Error("a small block is refused without a full lz4 pass")
+	}
+}
