@@ -753,7 +753,7 @@ func (b *bench) blockPipeline() {
 	if err != nil || json.Unmarshal(data, &r) != nil {
 		die("cannot read bench/pipeline's result: %v", err)
 	}
-	f := &Figure{ID: "P5", Name: "block pipeline, incompressible, all cores", Subject: "coffer encode (lz4+AES-256-GCM+xxhash64)", Peer: "Go AES-256-GCM", Unit: "MB/s",
+	f := &Figure{ID: "P5", Name: "block pipeline, incompressible, all cores", Subject: "coffer encode (lz4+AES-256-GCM+XXH3-64)", Peer: "Go AES-256-GCM", Unit: "MB/s",
 		Subj: r.Encode, PeerV: r.GCM, Dir: AtLeast, Target: 0.8, profileOp: "pipeline"}
 	f.Note = fmt.Sprintf("bench/pipeline, %d MiB per measurement, 128 KiB blocks, in-process (no FUSE, no daemon); the profile is of that process.", mib)
 	b.profiles["pipeline"] = prof

@@ -196,7 +196,7 @@ func (os *Objset) readBP(bp *format.BlockPointer, obj uint64, level uint8, blkid
 }
 
 func (os *Objset) spec(t format.BlockType, obj uint64, level uint8, blkid, txg, fill uint64) pool.BlockSpec {
-	s := pool.BlockSpec{Type: t, Level: level, Compress: os.Compress, Fill: fill}
+	s := pool.BlockSpec{Type: t, Level: level, Compress: os.Compress, Fill: fill, Cksum: os.pool.WriteChecksum()}
 	if t != format.TypeData {
 		s.Compress = compress.LZ4
 	}

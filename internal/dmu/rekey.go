@@ -169,7 +169,7 @@ func (rw *Rewrite) node(pos Pos, bp *format.BlockPointer) (format.BlockPointer, 
 		return format.BlockPointer{}, fmt.Errorf("rewrite: %w: unexpected block type %s", format.ErrCorrupt, bp.Type)
 	}
 	spec := pool.BlockSpec{Type: bp.Type, Level: bp.Level, Compress: compress.LZ4, Fill: bp.Fill,
-		Key: rw.New, AD: newAD, Birth: bp.Birth}
+		Key: rw.New, AD: newAD, Birth: bp.Birth, Cksum: bp.CksumAlg} // a rewritten block keeps its checksum algorithm, as Recrypt does
 	stored, nb, err := pool.Encode(bp.PhysBirth, spec, logical)
 	if err != nil {
 		return format.BlockPointer{}, err

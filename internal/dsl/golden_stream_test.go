@@ -31,7 +31,7 @@ func TestGoldenStreamV1Generate(t *testing.T) {
 			t.Fatalf("%s exists: remove it first (the format is frozen)", f)
 		}
 	}
-	dp, _ := importGolden(t)
+	dp, _ := importGolden(t, goldenImage)
 	if err := dp.Snapshot([]string{"golden/secret@snap2"}, false, nil); err != nil {
 		t.Fatal(err)
 	}

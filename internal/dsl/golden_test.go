@@ -1,16 +1,18 @@
 package dsl_test
 
-// The golden pool image of format version 1.
+// The golden pool images of format versions 1 and 2.
 //
-// testdata/golden-v1/d0 is a vdev directory written once by an earlier
-// coffer and checked in. TestGoldenPoolV1 imports a copy of it, loads its
-// keys and reads every file back. It must pass for as long as coffer claims
-// to read format version 1: if it fails, the change broke existing pools.
-// Never regenerate the image to make this test pass.
+// testdata/golden-vN/d0 is a vdev directory written once by an earlier
+// coffer and checked in. TestGoldenPoolV1 and TestGoldenPoolV2 import a
+// copy, load its keys and read every file back. They must pass for as long
+// as coffer claims to read the version: if one fails, the change broke
+// existing pools. Never regenerate an image to make a test pass.
+// Version 1 pools checksum every block with xxhash64, version 2 pools with
+// XXH3-64 (the MOS block with xxhash64); the contents are the same.
 //
-// The image was made with
+// An image is made, by the coffer that writes version N, with
 //
-//	COFFER_REGEN_GOLDEN=1 go test ./internal/dsl -run TestGoldenPoolV1Generate
+//	COFFER_REGEN_GOLDEN=N go test ./internal/dsl -run TestGoldenPoolGenerate
 //
 // Contents (see goldenFiles):
 //
@@ -43,6 +45,7 @@ import (
 
 const (
 	goldenImage  = "testdata/golden-v1"
+	goldenImage2 = "testdata/golden-v2"
 	goldenPool   = "golden"
 	goldenPass   = "golden passphrase"
 	goldenRawKey = "c0ffee00112233445566778899aabbccddeeff0123456789abcdef0011223344" // keyformat=raw, 32 bytes
@@ -96,13 +99,15 @@ func rawKey(t *testing.T) []byte {
 	return k
 }
 
-// TestGoldenPoolV1Generate writes the golden image. It only runs with
-// COFFER_REGEN_GOLDEN=1 and refuses to overwrite an existing image.
-func TestGoldenPoolV1Generate(t *testing.T) {
-	if os.Getenv("COFFER_REGEN_GOLDEN") != "1" {
-		t.Skip("set COFFER_REGEN_GOLDEN=1 to write " + goldenImage)
+// TestGoldenPoolGenerate writes the golden image of the version this
+// coffer writes. It only runs with COFFER_REGEN_GOLDEN=N and refuses to
+// overwrite an existing image.
+func TestGoldenPoolGenerate(t *testing.T) {
+	v := os.Getenv("COFFER_REGEN_GOLDEN")
+	if v == "" {
+		t.Skip("set COFFER_REGEN_GOLDEN=N to write testdata/golden-vN")
 	}
-	vdir, err := filepath.Abs(filepath.Join(goldenImage, "d0"))
+	vdir, err := filepath.Abs(filepath.Join("testdata", "golden-v"+v, "d0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +184,11 @@ func TestGoldenPoolV1Generate(t *testing.T) {
 	}
 }
 
-// copyImage copies the golden vdev directories into a fresh directory.
-func copyImage(t *testing.T) string {
+// copyImage copies the golden vdev directories of image src into a fresh
+// directory.
+func copyImage(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	src := goldenImage
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatalf("golden image missing: %v", err)
@@ -223,9 +228,9 @@ func copyImage(t *testing.T) string {
 	return dst
 }
 
-func importGolden(t *testing.T) (*dsl.Pool, string) {
+func importGolden(t *testing.T, image string) (*dsl.Pool, string) {
 	t.Helper()
-	dir := copyImage(t)
+	dir := copyImage(t, image)
 	found, err := pool.Scan([]string{dir})
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +273,12 @@ func propOf(t *testing.T, dp *dsl.Pool, ds, prop string) string {
 	return rows[0].Props[prop].Stored
 }
 
-func TestGoldenPoolV1(t *testing.T) {
-	dp, dir := importGolden(t)
+func TestGoldenPoolV1(t *testing.T) { testGoldenPool(t, goldenImage) }
+
+func TestGoldenPoolV2(t *testing.T) { testGoldenPool(t, goldenImage2) }
+
+func testGoldenPool(t *testing.T, image string) {
+	dp, dir := importGolden(t, image)
 
 	// Properties, before any key is loaded.
 	for _, c := range []struct{ ds, prop, want string }{
@@ -407,8 +416,12 @@ func checkGoldenFiles(t *testing.T, dp *dsl.Pool) {
 // aes-128-ccm raw-key root with zstd, an aes-256-gcm passphrase root with a
 // child, each with a snapshot), made by an older build: every file still
 // reads back, before and after a reimport.
-func TestGoldenPoolV1Rekey(t *testing.T) {
-	dir := copyImage(t)
+func TestGoldenPoolV1Rekey(t *testing.T) { testGoldenPoolRekey(t, goldenImage) }
+
+func TestGoldenPoolV2Rekey(t *testing.T) { testGoldenPoolRekey(t, goldenImage2) }
+
+func testGoldenPoolRekey(t *testing.T, image string) {
+	dir := copyImage(t, image)
 	found, err := pool.Scan([]string{dir})
 	if err != nil || len(found) != 1 {
 		t.Fatal(found, err)

@@ -9,8 +9,22 @@ import (
 	"coffer/internal/stream"
 )
 
-// mosVersion is the version of the pool metadata document.
-const mosVersion = 1
+// mosVersion is the version of the pool metadata document that new pools
+// get. Version 1 pools hold only xxhash64 block checksums; from version 2
+// on, new blocks take XXH3-64 (docs/design/on-disk-format.md §3, §9). A
+// version 1 pool stays at 1 until a raw receive brings XXH3 blocks into it.
+const (
+	mosVersion    = 2
+	mosVersionMin = 1
+)
+
+// writeChecksum is the checksum algorithm of the pool's new blocks.
+func (m *mos) writeChecksum() uint8 {
+	if m.Version >= 2 {
+		return format.ChecksumXXH3
+	}
+	return format.ChecksumXXH64
+}
 
 // mos is the pool metadata document committed with every txg. It holds no
 // secret: names, properties, the dataset tree, wrapped master keys and KDF
@@ -112,7 +126,7 @@ func parseMOS(b []byte) (*mos, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("pool metadata: %w: %v", format.ErrCorrupt, err)
 	}
-	if m.Version != mosVersion {
+	if m.Version < mosVersionMin || m.Version > mosVersion {
 		return nil, fmt.Errorf("pool metadata: unsupported version %d", m.Version)
 	}
 	if m.Datasets == nil {

@@ -113,6 +113,10 @@ func CreatePool(name string, vdevs []pool.VdevSpec, force bool, rootProps map[st
 	}
 	dp.p = p
 	m.GUID = p.GUID()
+	if err := p.SetWriteChecksum(m.writeChecksum()); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if err := dp.txgDo(func(txg uint64) error { return dp.applyCreate(txg, plan) }); err != nil {
 		p.Close()
 		return nil, err
@@ -130,6 +134,9 @@ func Import(f pool.Found, opts Options) (*Pool, error) {
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)
 	}
 	m, err := parseMOS(doc)
+	if err == nil {
+		err = p.SetWriteChecksum(m.writeChecksum())
+	}
 	if err != nil {
 		p.Close()
 		return nil, errf(CodeIO, "cannot import '%s': %v", f.Name, err)

@@ -331,7 +331,7 @@ func (dp *Pool) placeRaw(ctx context.Context, sr *stream.Reader, baseRoot format
 		var stored []byte
 		switch bp.Type {
 		case format.TypeData:
-			if int(bp.PSize) != len(blk.Data) || pool.Checksum(blk.Data) != bp.Checksum {
+			if int(bp.PSize) != len(blk.Data) || !pool.ChecksumOK(&bp, blk.Data) {
 				return res, fmt.Errorf("%w: block %+v does not match its checksum", stream.ErrCorrupt, pos)
 			}
 			stored = blk.Data
@@ -403,6 +403,7 @@ func (dp *Pool) placeRaw(ctx context.Context, sr *stream.Reader, baseRoot format
 
 // commitReceive records a received snapshot; dp.mu held, in txg.
 func (dp *Pool) commitReceive(sess *recvSession, b *stream.Begin, o RecvOpts, dsName, snapName string, target, base *dsRec, res rawResult, txg uint64) error {
+	dp.adoptChecksums(res.all)
 	now := time.Now().Unix()
 	if target == nil {
 		parent := dp.lookup(props.Parent(dsName))
@@ -537,11 +538,30 @@ func (dp *Pool) destroyTree(r *dsRec) error {
 }
 
 // saveResume commits the state of an interrupted resumable receive.
+// adoptChecksums raises a version 1 pool's metadata to version 2 when
+// bps, received raw and about to be referenced, hold XXH3 checksums: a
+// reader that knows only xxhash64 must refuse the pool by its version
+// instead of finding blocks it cannot verify. The pool then writes XXH3
+// too. dp.mu held, inside the txg that references bps.
+func (dp *Pool) adoptChecksums(bps []format.BlockPointer) {
+	if dp.m.writeChecksum() == format.ChecksumXXH3 {
+		return
+	}
+	for i := range bps {
+		if bps[i].CksumAlg == format.ChecksumXXH3 {
+			dp.m.Version = mosVersion
+			_ = dp.p.SetWriteChecksum(format.ChecksumXXH3) // a known algorithm
+			return
+		}
+	}
+}
+
 func (dp *Pool) saveResume(dsName string, b *stream.Begin, res rawResult, target *dsRec) error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	st := saveState(b, res)
 	return dp.txgDo(func(txg uint64) error {
+		dp.adoptChecksums(res.all)
 		if cur := dp.lookup(dsName); cur != nil {
 			cur.Resume = st
 			return nil

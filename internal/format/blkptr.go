@@ -37,9 +37,17 @@ func (t BlockType) String() string {
 }
 
 // Checksum algorithms of the on-disk bytes of a block. Values are frozen.
+//
+// Pools of MOS version 1 hold only ChecksumXXH64; version 2 pools write
+// ChecksumXXH3 (docs/design/on-disk-format.md §3).
 const (
 	ChecksumXXH64 uint8 = 1 // xxhash64 of the stored bytes, in the first 8 bytes
+	ChecksumXXH3  uint8 = 2 // XXH3-64 (seed 0) of the stored bytes, in the first 8 bytes
 )
+
+// KnownChecksum reports whether alg is a checksum algorithm this version
+// reads.
+func KnownChecksum(alg uint8) bool { return alg == ChecksumXXH64 || alg == ChecksumXXH3 }
 
 // BPSize is the encoded size of a block pointer.
 const BPSize = 128
@@ -162,7 +170,7 @@ func (bp *BlockPointer) Validate() error {
 		return fmt.Errorf("block pointer: %w: level %d", ErrCorrupt, bp.Level)
 	case !bp.IsHole() && bp.LSize == 0:
 		return fmt.Errorf("block pointer: %w: zero logical size", ErrCorrupt)
-	case !bp.IsHole() && bp.CksumAlg != ChecksumXXH64:
+	case !bp.IsHole() && !KnownChecksum(bp.CksumAlg):
 		return fmt.Errorf("block pointer: %w: checksum algorithm %d", ErrCorrupt, bp.CksumAlg)
 	}
 	return nil

@@ -15,6 +15,7 @@ package format
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,20 @@ func TestBlockPointerKAT(t *testing.T) {
 	}
 	if got != bp {
 		t.Errorf("decode(golden) = %+v, want %+v", got, bp)
+	}
+	// Byte 24 is the checksum algorithm: 1 (xxhash64) and 2 (XXH3-64) read,
+	// anything else is a damaged pointer.
+	for alg, ok := range map[byte]bool{0: false, 1: true, 2: true, 3: false, 0xff: false} {
+		b := append([]byte(nil), golden...)
+		b[24] = alg
+		var p BlockPointer
+		err := p.Decode(b)
+		if (err == nil) != ok || (err == nil && p.CksumAlg != alg) {
+			t.Errorf("checksum algorithm %d: decode error %v, want ok=%v", alg, err, ok)
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("checksum algorithm %d: %v, want ErrCorrupt", alg, err)
+		}
 	}
 }
 
@@ -302,6 +317,7 @@ func TestFrozenConstants(t *testing.T) {
 		{"TypeObjset", uint64(TypeObjset), 4},
 		{"TypeMOS", uint64(TypeMOS), 5},
 		{"ChecksumXXH64", uint64(ChecksumXXH64), 1},
+		{"ChecksumXXH3", uint64(ChecksumXXH3), 2},
 		{"ObjectNone", uint64(ObjectNone), 0},
 		{"ObjectPlain", uint64(ObjectPlain), 1},
 		{"ObjectDir", uint64(ObjectDir), 2},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 
 	"coffer/internal/compress"
 	"coffer/internal/crypto"
@@ -35,12 +36,32 @@ type BlockSpec struct {
 	AD []byte
 	// Birth is the logical birth to record (and bind); 0 means txg.
 	Birth uint64
+	// Cksum is the checksum algorithm of the stored bytes
+	// (format.ChecksumXXH3 or format.ChecksumXXH64); 0 means
+	// format.ChecksumXXH64, the only one of format version 1
+	// (Pool.WriteChecksum gives the pool's).
+	Cksum uint8
 }
 
-func checksum(b []byte) [16]byte {
+// checksum is the checksum alg records for stored bytes b: the 64-bit hash
+// little-endian in the first 8 bytes, the rest zero. Unknown algorithms
+// give the zero sum, which matches nothing written: Decode of a pointer
+// validates alg before any read.
+func checksum(alg uint8, b []byte) [16]byte {
 	var s [16]byte
-	binary.LittleEndian.PutUint64(s[:], xxhash.Sum64(b))
+	switch alg {
+	case format.ChecksumXXH64:
+		binary.LittleEndian.PutUint64(s[:], xxhash.Sum64(b))
+	case format.ChecksumXXH3:
+		binary.LittleEndian.PutUint64(s[:], xxh3.Hash(b))
+	}
 	return s
+}
+
+// ChecksumOK reports whether stored bytes b match bp's checksum (by bp's
+// algorithm). It needs no key.
+func ChecksumOK(bp *format.BlockPointer, b []byte) bool {
+	return format.KnownChecksum(bp.CksumAlg) && checksum(bp.CksumAlg, b) == bp.Checksum
 }
 
 // portable returns the bytes a keyed MAC covers for a structural block.
@@ -69,8 +90,15 @@ func Encode(txg uint64, spec BlockSpec, data []byte) ([]byte, format.BlockPointe
 	if birth == 0 {
 		birth = txg
 	}
+	cksum := spec.Cksum
+	if cksum == 0 {
+		cksum = format.ChecksumXXH64
+	}
+	if !format.KnownChecksum(cksum) {
+		return nil, format.BlockPointer{}, fmt.Errorf("unknown checksum algorithm %d", cksum)
+	}
 	bp := format.BlockPointer{
-		LSize: uint32(len(data)), Type: spec.Type, Level: spec.Level, CksumAlg: format.ChecksumXXH64,
+		LSize: uint32(len(data)), Type: spec.Type, Level: spec.Level, CksumAlg: cksum,
 		PhysBirth: txg, Birth: birth, Fill: spec.Fill,
 	}
 	src := data // the bytes to encrypt or store
@@ -119,7 +147,7 @@ func Encode(txg uint64, spec BlockSpec, data []byte) ([]byte, format.BlockPointe
 		}
 	}
 	bp.PSize = uint32(len(stored))
-	bp.Checksum = checksum(stored)
+	bp.Checksum = checksum(cksum, stored)
 	return stored, bp, nil
 }
 
@@ -324,12 +352,9 @@ func Reencode(bp *format.BlockPointer, logical []byte) ([]byte, error) {
 		copy(stored, logical)
 	}
 	bp.PSize = uint32(len(stored))
-	bp.Checksum = checksum(stored)
+	bp.Checksum = checksum(bp.CksumAlg, stored)
 	return stored, nil
 }
-
-// Checksum is the checksum of stored bytes as block pointers record it.
-func Checksum(stored []byte) [16]byte { return checksum(stored) }
 
 // Recrypt re-encrypts the stored bytes of an encrypted data block from key
 // old (associated data oldAD) to key nu (nuAD), for a deep rekey. The
@@ -358,6 +383,6 @@ func Recrypt(bp *format.BlockPointer, stored []byte, old *crypto.DatasetKey, old
 	nb.IV, nb.Salt, nb.MAC = iv, salt, mac
 	nb.Vdev, nb.Offset = 0, 0
 	nb.PSize = uint32(len(ct))
-	nb.Checksum = checksum(ct)
+	nb.Checksum = checksum(nb.CksumAlg, ct)
 	return ct, nb, nil
 }

@@ -76,6 +76,30 @@ type Pool struct {
 	// will reference them (AllocEarly), not yet adopted or given back.
 	unsettled uint64
 	dirty     atomic.Int64 // dirty bytes of all object sets (AddDirty)
+	// cksum is the checksum algorithm new blocks get (WriteChecksum).
+	cksum atomic.Uint32
+}
+
+// WriteChecksum is the checksum algorithm for the pool's new blocks, for
+// BlockSpec.Cksum: format.ChecksumXXH64 until SetWriteChecksum.
+func (p *Pool) WriteChecksum() uint8 {
+	if a := uint8(p.cksum.Load()); a != 0 {
+		return a
+	}
+	return format.ChecksumXXH64
+}
+
+// SetWriteChecksum sets the checksum algorithm of the pool's new blocks.
+// The pool metadata's version decides it (format.ChecksumXXH3 from version
+// 2 on); the MOS block itself always takes format.ChecksumXXH64, so that a
+// reader that predates a newer version reaches the metadata and refuses its
+// version by name.
+func (p *Pool) SetWriteChecksum(alg uint8) error {
+	if !format.KnownChecksum(alg) {
+		return fmt.Errorf("unknown checksum algorithm %d", alg)
+	}
+	p.cksum.Store(uint32(alg))
+	return nil
 }
 
 // Cache is the pool's decoded-block cache.
@@ -401,10 +425,7 @@ func (p *Pool) FinishImport() error {
 // on every copy.
 var ErrChecksum = errors.New("checksum mismatch")
 
-func checksumOK(bp *format.BlockPointer, b []byte) bool {
-	sum := checksum(b)
-	return sum == bp.Checksum
-}
+func checksumOK(bp *format.BlockPointer, b []byte) bool { return ChecksumOK(bp, b) }
 
 // Compression used for metadata blocks.
 const metaCompress = compress.LZ4
