@@ -36,6 +36,22 @@ func fdatasync(f *os.File) error {
 	}
 }
 
+// startWriteback starts writeback of all of f's dirty pages
+// (sync_file_range with SYNC_FILE_RANGE_WRITE over the whole file) and does
+// not wait for it. It is advisory: errors (a file system without
+// sync_file_range, a file closed meanwhile) are ignored. The raw
+// descriptor is used under the file's reference, so a concurrent Close
+// cannot make it name another file.
+func startWriteback(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}
+
 // punchHole deallocates [off, off+n) of f without changing its size. File
 // systems without hole punching are not an error: freeing is advisory.
 func punchHole(f *os.File, off, n int64) error {
