@@ -23,7 +23,10 @@ package api
 //	                  With the header X-Coffer-Input: fd, on the Unix socket,
 //	                  the body is empty and the daemon reads the stream from
 //	                  the descriptor passed with the request (SCM_RIGHTS);
-//	                  ReceiveResp.Bytes then says how much it read.
+//	                  the response is then progress lines as for send, the
+//	                  last one {"bytes":N,"done":true,"result":ReceiveResp}
+//	                  (ReceiveResp.Bytes = N, what the daemon read) or
+//	                  {"bytes":N,"error":{...}}.
 //
 // send.estimate and receive.abort are ordinary JSON methods.
 
@@ -123,17 +126,20 @@ const (
 	HeaderInput = "X-Coffer-Input"
 )
 
-// progressContentType is the response of a send to a passed descriptor.
+// progressContentType is the response of a send to or a receive from a
+// passed descriptor.
 const progressContentType = "application/x-ndjson"
 
-// progressEvery is how often a send to a passed descriptor reports.
+// progressEvery is how often a stream through a passed descriptor reports.
 const progressEvery = 200 * time.Millisecond
 
-// sendProgress is one line of the response of a send to a descriptor.
-type sendProgress struct {
-	Bytes int64  `json:"bytes"`
-	Done  bool   `json:"done,omitempty"`
-	Error *Error `json:"error,omitempty"`
+// progressLine is one line of the response of a send to or a receive from
+// a descriptor.
+type progressLine struct {
+	Bytes  int64           `json:"bytes"`
+	Done   bool            `json:"done,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"` // receive: the ReceiveResp
 }
 
 const streamContentType = "application/octet-stream"
@@ -183,6 +189,17 @@ func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, r
 	}
 	defer f.Close()
 	out := &fdWriter{f: f}
+	err := s.withProgress(w, r, out.n.Load, func(ctx context.Context) (any, error) {
+		return nil, s.protect(MSend, func() error { return s.backend.Send(ctx, c, req, out) })
+	})
+	return out.n.Load(), err
+}
+
+// withProgress answers r with progress lines while op runs on a stream
+// through a passed descriptor: {"bytes":n()} at once and every
+// progressEvery, then the outcome with op's result. op's context ends
+// when the client goes away.
+func (s *Server) withProgress(w http.ResponseWriter, r *http.Request, n func() int64, op func(context.Context) (any, error)) error {
 	// Read the request to its end: only then does the server watch the
 	// connection and cancel the request's context when the client goes.
 	io.Copy(io.Discard, r.Body)
@@ -192,28 +209,41 @@ func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, r
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
-	report := func(p sendProgress) {
+	report := func(p progressLine) {
 		if enc.Encode(p) != nil || rc.Flush() != nil {
 			cancel() // the client is gone
 		}
 	}
-	report(sendProgress{})
-	done := make(chan error, 1)
-	go func() { done <- s.protect(MSend, func() error { return s.backend.Send(ctx, c, req, out) }) }()
+	report(progressLine{})
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := op(ctx)
+		done <- outcome{res, err}
+	}()
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case err := <-done:
-			n := out.n.Load()
-			if err != nil {
-				report(sendProgress{Bytes: n, Error: AsError(err)})
-			} else {
-				report(sendProgress{Bytes: n, Done: true})
+		case o := <-done:
+			last := progressLine{Bytes: n(), Done: o.err == nil}
+			if o.err == nil && o.res != nil {
+				var err error
+				if last.Result, err = json.Marshal(o.res); err != nil {
+					o.err = Errorf(CodeInternal, "encode result: %v", err)
+					last.Done = false
+				}
 			}
-			return n, err
+			if o.err != nil {
+				last.Error = AsError(o.err)
+			}
+			report(last)
+			return o.err
 		case <-tick.C:
-			report(sendProgress{Bytes: out.n.Load()})
+			report(progressLine{Bytes: n()})
 		}
 	}
 }
@@ -321,27 +351,33 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 		writeResponse(w, nil, AsError(err))
 		return 0, err
 	}
-	body := &countingReader{r: r.Body}
-	fromFD := r.Header.Get(HeaderInput) == "fd"
-	if fromFD {
-		f, err := passedFile(r, HeaderInput, unix.O_WRONLY, "cannot receive: standard input is not open for reading")
-		if err != nil {
-			writeResponse(w, nil, err)
-			return 0, err
+	if r.Header.Get(HeaderInput) == "fd" {
+		f, perr := passedFile(r, HeaderInput, unix.O_WRONLY, "cannot receive: standard input is not open for reading")
+		if perr != nil {
+			writeResponse(w, nil, perr)
+			return 0, perr
 		}
 		defer f.Close()
-		io.Copy(io.Discard, r.Body) // see serveSendFD
-		body = &countingReader{r: fdReader{f}}
+		in := &countingReader{r: fdReader{f}}
+		err := s.withProgress(w, r, in.n.Load, func(ctx context.Context) (any, error) {
+			var resp ReceiveResp
+			err := s.protect(MReceive, func() error {
+				var err error
+				resp, err = s.backend.Receive(ctx, c, req, in)
+				return err
+			})
+			resp.Bytes = in.n.Load()
+			return resp, err
+		})
+		return in.n.Load(), err
 	}
+	body := &countingReader{r: r.Body}
 	var resp ReceiveResp
 	err = s.protect(MReceive, func() error {
 		var err error
 		resp, err = s.backend.Receive(r.Context(), c, req, body)
 		return err
 	})
-	if fromFD {
-		resp.Bytes = body.n.Load()
-	}
 	if err != nil {
 		writeResponse(w, nil, AsError(err))
 	} else {
@@ -525,31 +561,40 @@ func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress
 		return 0, c.connectError(ctx, err)
 	}
 	defer hresp.Body.Close()
+	last, err := c.readProgress(ctx, MSend, hresp, progress)
+	return last.Bytes, err
+}
+
+// readProgress reads the progress lines of a stream through a passed
+// descriptor, storing the byte count in progress (if not nil) as it goes,
+// and returns the last line: done, or its error. A response that is not
+// progress lines is an error response.
+func (c *Client) readProgress(ctx context.Context, method string, hresp *http.Response, progress *atomic.Int64) (progressLine, error) {
 	if hresp.StatusCode != http.StatusOK || hresp.Header.Get("Content-Type") != progressContentType {
-		return 0, c.decodeResponse(MSend, hresp, nil)
+		return progressLine{}, c.decodeResponse(method, hresp, nil)
 	}
 	dec := json.NewDecoder(hresp.Body)
-	var n int64
+	var last progressLine
 	for {
-		var p sendProgress
+		var p progressLine
 		if err := dec.Decode(&p); err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				return n, ctxErr
+				return last, ctxErr
 			}
-			return n, fmt.Errorf("lost connection to coffer daemon at %s during send: %w", c.path, err)
+			return last, fmt.Errorf("lost connection to coffer daemon at %s during %s: %w", c.path, method, err)
 		}
-		n = p.Bytes
+		last = p
 		if progress != nil {
-			progress.Store(n)
+			progress.Store(p.Bytes)
 		}
 		switch {
 		case p.Error != nil:
 			if p.Error.Code == "" {
 				p.Error.Code = CodeInternal
 			}
-			return n, p.Error
+			return last, p.Error
 		case p.Done:
-			return n, nil
+			return last, nil
 		}
 	}
 }
@@ -588,13 +633,18 @@ func (c *Client) doWithFD(hreq *http.Request, fd int) (*http.Response, error) {
 
 // ReceiveFile is Receive from f. On the Unix socket, f's descriptor goes to
 // the daemon with the request and the daemon reads the stream from it
-// itself; resp.Bytes says how much it read. Over HTTP it is Receive
-// (resp.Bytes counted here).
-func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File) (ReceiveResp, error) {
+// itself; resp.Bytes says how much it read, and progress, when not nil,
+// follows it while the stream runs. Over HTTP it is Receive (the bytes
+// counted here).
+func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File, progress *atomic.Int64) (ReceiveResp, error) {
 	if c.sock == "" {
-		in := &countingReader{r: f}
+		if progress == nil {
+			progress = new(atomic.Int64)
+		}
+		in := &progressReader{r: f, n: progress}
+		start := progress.Load()
 		resp, err := c.Receive(ctx, req, in)
-		resp.Bytes = in.n.Load()
+		resp.Bytes = progress.Load() - start
 		return resp, err
 	}
 	var resp ReceiveResp
@@ -617,8 +667,27 @@ func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File) (R
 		return resp, c.connectError(ctx, err)
 	}
 	defer hresp.Body.Close()
-	err = c.decodeResponse(MReceive, hresp, &resp)
-	return resp, err
+	last, err := c.readProgress(ctx, MReceive, hresp, progress)
+	if err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(last.Result, &resp); err != nil {
+		return resp, fmt.Errorf("decode %s response: %w", MReceive, err)
+	}
+	resp.Bytes = last.Bytes
+	return resp, nil
+}
+
+// progressReader counts what it reads into n.
+type progressReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n.Add(int64(n))
+	return n, err
 }
 
 // progressWriter counts what it writes into n.

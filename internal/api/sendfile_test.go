@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -239,7 +240,7 @@ func TestReceiveFileLargeStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	resp, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, f)
+	resp, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, f, nil)
 	if err != nil || resp.Bytes != bigStream || len(resp.Received) != 1 || resp.Received[0] != "backup/a@s" {
 		t.Fatalf("file: %+v %v", resp, err)
 	}
@@ -253,7 +254,7 @@ func TestReceiveFileLargeStream(t *testing.T) {
 		io.Copy(pw, streamOf(7, bigStream))
 		pw.Close()
 	}()
-	resp, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/b"}, pr)
+	resp, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/b"}, pr, nil)
 	if err != nil || resp.Bytes != bigStream || resp.Received[0] != "backup/b@s" {
 		t.Fatalf("pipe: %+v %v", resp, err)
 	}
@@ -279,7 +280,7 @@ func TestReceiveFileRefused(t *testing.T) {
 	go io.Copy(pw, streamOf(8, 1<<40))
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pr)
+		_, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pr, nil)
 		done <- err
 	}()
 	select {
@@ -292,7 +293,7 @@ func TestReceiveFileRefused(t *testing.T) {
 		t.Fatal("refused receive still reading")
 	}
 	n := len(fake.Calls())
-	_, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pw)
+	_, err = c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pw, nil)
 	if err == nil || !strings.Contains(err.Error(), "not open for reading") {
 		t.Fatalf("write end as input: %v", err)
 	}
@@ -344,8 +345,45 @@ func TestSendReceiveFileOverHTTP(t *testing.T) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.ReceiveFile(ctx, api.ReceiveReq{Target: "backup/a"}, f)
-	if err != nil || resp.Bytes != 5<<20 || len(resp.Received) != 1 {
-		t.Fatalf("receive: %+v %v", resp, err)
+	progress.Store(0)
+	resp, err := c.ReceiveFile(ctx, api.ReceiveReq{Target: "backup/a"}, f, &progress)
+	if err != nil || resp.Bytes != 5<<20 || len(resp.Received) != 1 || progress.Load() != 5<<20 {
+		t.Fatalf("receive: %+v %v, progress %d", resp, err, progress.Load())
+	}
+}
+
+// ReceiveFile reports progress while the daemon reads: a backend that
+// stops after the first MiB until the client's counter shows it.
+func TestReceiveFileProgress(t *testing.T) {
+	t.Parallel()
+	fake := apitest.NewFake()
+	var progress atomic.Int64
+	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
+		if _, err := io.CopyN(io.Discard, r, 1<<20); err != nil {
+			return api.ReceiveResp{}, err
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for progress.Load() < 1<<20 {
+			if time.Now().After(deadline) {
+				return api.ReceiveResp{}, api.Errorf(api.CodeIO, "no progress reached the client")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		n, err := io.Copy(io.Discard, r)
+		return api.ReceiveResp{Received: []string{fmt.Sprintf("%s@%d", req.Target, n)}}, err
+	}
+	c := api.NewClient(apitest.Serve(t, fake))
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		io.Copy(pw, streamOf(10, 3<<20))
+		pw.Close()
+	}()
+	resp, err := c.ReceiveFile(context.Background(), api.ReceiveReq{Target: "backup/a"}, pr, &progress)
+	if err != nil || resp.Bytes != 3<<20 || progress.Load() != 3<<20 || resp.Received[0] != fmt.Sprintf("backup/a@%d", 2<<20) {
+		t.Fatalf("%+v %v, progress %d", resp, err, progress.Load())
 	}
 }

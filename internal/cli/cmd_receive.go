@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -46,8 +47,9 @@ original key.
 
 -s saves the state of an interrupted receive: the target's
 receive_resume_token property then holds the token for "send -t". -A
-discards that saved state. -v prints each snapshot received and a closing
-line on stderr.`,
+discards that saved state. -v prints a progress line every second while
+the stream is read (with an estimate of the time left when standard input
+is a file), then each snapshot received and a closing line, on stderr.`,
 		Example: `  coffer send -w tank/media@first | ssh backup coffer receive -u backup/media
   coffer send -w -I @first tank/media@third | ssh backup coffer receive -u backup/media
   coffer receive -v -F -o mountpoint=/srv/restore backup/home < /backup/home.stream
@@ -90,6 +92,20 @@ func receiveRequest(opts receiveOptions, args []string) (api.ReceiveReq, error) 
 	return req, nil
 }
 
+// remaining is what is left to read of f when it is a regular file (the
+// size of the stream to come), else 0 (unknown).
+func remaining(f *os.File) uint64 {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || off > fi.Size() {
+		return 0
+	}
+	return uint64(fi.Size() - off)
+}
+
 func runReceive(ctx context.Context, a *app, opts receiveOptions, args []string) error {
 	if opts.abort {
 		if opts.verbose || opts.force || opts.noMount || opts.resumable || len(opts.props) > 0 || len(opts.exclude) > 0 {
@@ -105,19 +121,32 @@ func runReceive(ctx context.Context, a *app, opts receiveOptions, args []string)
 		return errors.New("cannot receive: standard input is a terminal")
 	}
 	in := &countingReader{r: a.env.Stdin}
+	f, isFile := a.env.Stdin.(*os.File)
+	var prog *progress
+	if opts.verbose {
+		var total uint64
+		if isFile {
+			total = remaining(f)
+		}
+		prog = newProgress(a.env.Stderr, a.location(), req.Target, total, false, in.n.Load)
+		prog.receive = true
+		prog.run(progressInterval)
+	}
 	start := time.Now()
 	c, err := a.apiClient()
 	if err != nil {
+		prog.stop()
 		return err
 	}
 	var resp api.ReceiveResp
-	if f, ok := a.env.Stdin.(*os.File); ok {
+	if isFile {
 		// The daemon reads the stream from our standard input itself.
-		resp, err = c.ReceiveFile(ctx, req, f)
+		resp, err = c.ReceiveFile(ctx, req, f, &in.n)
 		in.n.Store(resp.Bytes)
 	} else {
 		resp, err = c.Receive(ctx, req, in)
 	}
+	prog.stop()
 	if err != nil {
 		return err
 	}

@@ -252,6 +252,30 @@ func TestReceiveVerbose(t *testing.T) {
 	}
 }
 
+// receive -v prints a progress line every second while the stream is read.
+func TestReceiveProgress(t *testing.T) {
+	t.Parallel()
+	fake, sock := setup(t)
+	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
+		io.CopyN(io.Discard, r, 1000)
+		time.Sleep(1600 * time.Millisecond) // at least one progress tick
+		io.Copy(io.Discard, r)
+		return api.ReceiveResp{Received: []string{"backup/a@s"}}, nil
+	}
+	res := run(t, sock, strings.Repeat("x", 3000), "receive", "-v", "backup/a")
+	lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
+	if res.Code != 0 || len(lines) < 4 || lines[0] != "TIME      RECEIVED  RATE       ETA       DATASET" ||
+		lines[len(lines)-2] != "received snapshot backup/a@s" || !strings.HasPrefix(lines[len(lines)-1], "received 2.93K stream in ") {
+		t.Fatalf("exit %d stderr:\n%s", res.Code, res.Stderr)
+	}
+	re := regexp.MustCompile(`^\d\d:\d\d:\d\d +[0-9.]+[BK] +[0-9.]+[BK]/s +- +backup/a$`)
+	for _, l := range lines[1 : len(lines)-2] {
+		if !re.MatchString(l) {
+			t.Errorf("progress line %q", l)
+		}
+	}
+}
+
 // ttyBuffer is a stdout that claims to be a terminal.
 type ttyBuffer struct{ bytes.Buffer }
 

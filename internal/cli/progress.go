@@ -49,12 +49,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 //	TIME        SENT  RATE       ETA       SNAPSHOT
 //	12:34:56   11.8M  5.90M/s    00:00:12  tank/a@s
 //
+// (receive: RECEIVED and DATASET, the target),
 // or, parsable (-P), zfs's "12:34:56<TAB>12345678<TAB>tank/a@s".
 type progress struct {
 	w        io.Writer
 	loc      *time.Location
 	now      func() time.Time
-	label    string // the snapshot being sent
+	label    string // the snapshot being sent (receive: the target)
+	receive  bool   // the columns say RECEIVED and DATASET; header with the first line
 	total    uint64 // estimated stream size; 0 when unknown
 	parsable bool
 	count    func() int64 // bytes so far
@@ -76,6 +78,9 @@ func (p *progress) header() string {
 	if p.parsable {
 		return ""
 	}
+	if p.receive {
+		return fmt.Sprintf("%-8s  %8s  %-9s  %-8s  %s\n", "TIME", "RECEIVED", "RATE", "ETA", "DATASET")
+	}
 	return fmt.Sprintf("%-8s  %6s  %-9s  %-8s  %s\n", "TIME", "SENT", "RATE", "ETA", "SNAPSHOT")
 }
 
@@ -94,7 +99,11 @@ func (p *progress) line(now time.Time) string {
 			eta = hhmmss(time.Duration(float64(p.total-uint64(n)) / r * float64(time.Second)))
 		}
 	}
-	return fmt.Sprintf("%s  %6s  %-9s  %-8s  %s\n", clock, nicenum(uint64(n), niceBytes), rate, eta, p.label)
+	width := 6
+	if p.receive {
+		width = 8
+	}
+	return fmt.Sprintf("%s  %*s  %-9s  %-8s  %s\n", clock, width, nicenum(uint64(n), niceBytes), rate, eta, p.label)
 }
 
 // hhmmss formats d as HH:MM:SS (hours may exceed 99).
@@ -103,11 +112,17 @@ func hhmmss(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
 }
 
-// run prints the header now and a line every interval until stop.
+// run prints the header now and a line every interval until stop. A
+// receive prints its header with its first line, so that a short receive
+// or a refused stream prints none.
 func (p *progress) run(interval time.Duration) {
 	p.start = p.now()
 	p.done, p.stopped = make(chan struct{}), make(chan struct{})
-	fmt.Fprint(p.w, p.header())
+	header := p.header()
+	if !p.receive {
+		fmt.Fprint(p.w, header)
+		header = ""
+	}
 	go func() {
 		defer close(p.stopped)
 		t := time.NewTicker(interval)
@@ -117,15 +132,17 @@ func (p *progress) run(interval time.Duration) {
 			case <-p.done:
 				return
 			case <-t.C:
-				fmt.Fprint(p.w, p.line(p.now()))
+				fmt.Fprint(p.w, header+p.line(p.now()))
+				header = ""
 			}
 		}
 	}()
 }
 
-// stop ends the ticking; no line is printed after it returns.
+// stop ends the ticking; no line is printed after it returns. A nil
+// progress (no -v) has nothing to stop.
 func (p *progress) stop() {
-	if p.done == nil {
+	if p == nil || p.done == nil {
 		return
 	}
 	p.stopOnce.Do(func() { close(p.done) })

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -156,4 +158,46 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// remaining is the size left to read of a regular file, from its offset;
+// 0 (unknown) for anything else.
+func TestRemaining(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(2500, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if n := remaining(f); n != 7500 {
+		t.Errorf("file at 2500 of 10000: %d", n)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	pw.Write([]byte("abc"))
+	if n := remaining(pr); n != 0 {
+		t.Errorf("pipe: %d", n)
+	}
+}
+
+// The receive header and line: RECEIVED and DATASET, the target as label.
+func TestReceiveProgressLine(t *testing.T) {
+	p := newProgress(io.Discard, time.UTC, "backup/a", 4<<20, false, func() int64 { return 1 << 20 })
+	p.receive = true
+	p.start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if h := p.header(); h != "TIME      RECEIVED  RATE       ETA       DATASET\n" {
+		t.Errorf("header %q", h)
+	}
+	if l := p.line(p.start.Add(time.Second)); l != "03:04:06        1M  1M/s       00:00:03  backup/a\n" {
+		t.Errorf("line %q", l)
+	}
 }
