@@ -8,8 +8,9 @@ import (
 	"coffer/internal/pool"
 )
 
-// FuzzDecodeBlock feeds pool.Decode random stored bytes under a random
-// (well-formed) block pointer, with and without a key. It must never panic,
+// FuzzDecodeBlock feeds pool.Decode (and the keyless checksum check) random
+// stored bytes under a random (well-formed) block pointer, with and without
+// a key. It must never panic,
 // and whatever it accepts has exactly the pointer's logical size.
 func FuzzDecodeBlock(f *testing.F) {
 	k := katKey(f)
@@ -27,6 +28,9 @@ func FuzzDecodeBlock(f *testing.F) {
 		{Type: format.TypeDnode, Compress: compress.LZ4, Fill: 1, Key: k, AD: katAD()},
 		{Type: format.TypeObjset, Compress: compress.LZ4, Key: k, AD: katAD()},
 		{Type: format.TypeMOS, Compress: compress.ZSTD},
+		{Type: format.TypeData, Compress: compress.LZ4, Fill: 1, Cksum: format.ChecksumXXH3},
+		{Type: format.TypeData, Compress: compress.LZ4, Fill: 1, Key: k, AD: katAD(), Cksum: format.ChecksumXXH3},
+		{Type: format.TypeIndirect, Level: 1, Compress: compress.LZ4, Fill: 32, Key: k, AD: katAD(), Cksum: format.ChecksumXXH3},
 	} {
 		data := katData()
 		if spec.Type == format.TypeIndirect {
@@ -51,6 +55,7 @@ func FuzzDecodeBlock(f *testing.F) {
 		if !withKey {
 			key = nil
 		}
+		pool.ChecksumOK(&bp, stored) // by the pointer's algorithm; must not panic
 		out, err := pool.Decode(&bp, stored, key, ad)
 		if err != nil {
 			if out != nil {
