@@ -89,6 +89,7 @@ var MethodRoles = map[string][]Role{
 	MPoolDestroy:   opRoles,
 	MPoolScrub:     opRoles,
 	MPoolCheck:     opRoles,
+	MPoolUpgrade:   opRoles,
 	MCreate:        opRoles,
 	MDestroy:       opRoles,
 	MSnapshot:      opRoles,

@@ -60,6 +60,9 @@ func (allVerbs) CredentialRemove(context.Context, api.Caller, api.CredentialRemo
 func (allVerbs) PoolCheck(context.Context, api.Caller, api.PoolNameReq) (api.PoolCheckResp, error) {
 	return api.PoolCheckResp{}, nil
 }
+func (allVerbs) PoolUpgrade(context.Context, api.Caller, api.PoolNameReq) (api.PoolUpgradeResp, error) {
+	return api.PoolUpgradeResp{}, nil
+}
 
 func fullServer(t *testing.T) (*api.Server, *api.Users) {
 	t.Helper()
@@ -70,6 +73,7 @@ func fullServer(t *testing.T) (*api.Server, *api.Users) {
 	srv.RegisterLock(b)
 	srv.RegisterKeys(b)
 	srv.RegisterCheck(b)
+	srv.RegisterUpgrade(b)
 	srv.RegisterRekey(b)
 	srv.RegisterHealth(b)
 	u, err := api.LoadUsers(filepath.Join(t.TempDir(), "users.json"))

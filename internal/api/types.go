@@ -101,6 +101,10 @@ type PoolStatus struct {
 	Vdevs  []VdevStatus `json:"vdevs"`
 	Scrub  ScrubStatus  `json:"scrub"`
 	Errors string       `json:"errors"` // "No known data errors" or a summary
+	// Version is the pool's format version; Latest the one this coffer
+	// writes (pool upgrade raises Version to it).
+	Version int `json:"version"`
+	Latest  int `json:"latest_version"`
 	// KeysWaiting: encryption roots of the pool locked at start because
 	// their key provider refused or did not answer, and why.
 	KeysWaiting map[string]string `json:"keys_waiting,omitempty"`

@@ -82,6 +82,12 @@ func writePoolStatus(w io.Writer, p api.PoolStatus, loc *time.Location, exact bo
 	}
 	fmt.Fprintf(w, "  pool: %s\n", p.Name)
 	fmt.Fprintf(w, " state: %s\n", p.State)
+	if p.Version > 0 && p.Version < p.Latest {
+		fmt.Fprintf(w, "status: The pool is formatted with an older on-disk version (%d). It is\n"+
+			"\tfully usable; its new blocks keep xxhash64 checksums.\n", p.Version)
+		fmt.Fprintf(w, "action: Upgrade it with 'coffer pool upgrade %s' for XXH3-64 checksums.\n"+
+			"\tOnce upgraded, a coffer that predates version %d cannot import it.\n", p.Name, p.Latest)
+	}
 	fmt.Fprintf(w, "  scan: %s\n", scanLine(p.Scrub, loc, bytes))
 	fmt.Fprintf(w, "config:\n\n")
 

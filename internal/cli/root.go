@@ -228,6 +228,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		newPoolDestroyCommand(a),
 		newPoolScrubCommand(a),
 		newPoolCheckCommand(a),
+		newPoolUpgradeCommand(a),
 	)
 	root.AddCommand(
 		pool,

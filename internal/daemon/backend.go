@@ -116,7 +116,8 @@ func (d *Daemon) PoolStatus(ctx context.Context, c api.Caller, req api.PoolNameR
 	var out []api.PoolStatus
 	for _, dp := range pools {
 		p := dp.Raw()
-		st := api.PoolStatus{Name: dp.Name(), State: p.Health(), Errors: "No known data errors", KeysWaiting: d.keysWaiting(dp.Name())}
+		st := api.PoolStatus{Name: dp.Name(), State: p.Health(), Errors: "No known data errors", KeysWaiting: d.keysWaiting(dp.Name()),
+			Version: dp.FormatVersion(), Latest: dsl.LatestVersion}
 		for _, t := range p.Status() {
 			st.Vdevs = append(st.Vdevs, vdevStatus(t))
 		}

@@ -223,13 +223,14 @@ func Run(ctx context.Context, opts Options) error {
 // newServer builds the API server with every method of the daemon.
 func (d *Daemon) newServer() *api.Server {
 	srv := api.NewServer(d, d.log)
-	srv.RegisterMount(d)  // mount.go
-	srv.RegisterRemote(d) // remote.go
-	srv.RegisterLock(d)   // lock.go
-	srv.RegisterKeys(d)   // keys.go
-	srv.RegisterCheck(d)  // check.go
-	srv.RegisterRekey(d)  // rekey.go
-	srv.RegisterHealth(d) // health.go
+	srv.RegisterMount(d)   // mount.go
+	srv.RegisterRemote(d)  // remote.go
+	srv.RegisterLock(d)    // lock.go
+	srv.RegisterKeys(d)    // keys.go
+	srv.RegisterCheck(d)   // check.go
+	srv.RegisterUpgrade(d) // check.go
+	srv.RegisterRekey(d)   // rekey.go
+	srv.RegisterHealth(d)  // health.go
 	srv.SetAudit(d.auditAPI)
 	return srv
 }

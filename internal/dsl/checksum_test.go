@@ -179,3 +179,38 @@ func TestGoldenImageVersions(t *testing.T) {
 		dp.Close()
 	}
 }
+
+// TestUpgrade: pool upgrade raises a version 1 pool to 2 in one txg; its
+// old blocks keep xxhash64 and still read, new ones take XXH3, and the
+// version survives a reimport. A second upgrade changes nothing.
+func TestUpgrade(t *testing.T) {
+	dir := copyTree(t, filepath.Join("testdata", "golden-v1"))
+	dp := importDir(t, dir)
+	if v := dp.FormatVersion(); v != 1 {
+		t.Fatalf("golden v1 is version %d", v)
+	}
+	txg := dp.p.Txg()
+	from, err := dp.Upgrade()
+	if err != nil || from != 1 || dp.FormatVersion() != LatestVersion || dp.p.WriteChecksum() != format.ChecksumXXH3 || dp.p.Txg() != txg+1 {
+		t.Fatalf("upgrade: from %d, %v; version %d, checksum %d, txg %d after %d", from, err, dp.FormatVersion(), dp.p.WriteChecksum(), dp.p.Txg(), txg)
+	}
+	plain := files(t, dp, "golden/plain", 2)
+	if n := checksums(t, dp); n[format.ChecksumXXH3] == 0 || n[format.ChecksumXXH64] == 0 {
+		t.Fatalf("upgraded pool's blocks by checksum algorithm: %v", n)
+	}
+	checked(t, dp)
+	dp = reimport(t, dp, dir)
+	defer dp.Close()
+	if v := dp.FormatVersion(); v != LatestVersion || dp.p.WriteChecksum() != format.ChecksumXXH3 {
+		t.Fatalf("reimported: version %d, checksum %d", v, dp.p.WriteChecksum())
+	}
+	verify(t, dp, "golden/plain", plain)
+	if err := dp.LoadKey("golden/secret", false, "", []byte("golden passphrase")); err != nil {
+		t.Fatal(err)
+	}
+	txg = dp.p.Txg()
+	if from, err := dp.Upgrade(); err != nil || from != LatestVersion || dp.p.Txg() != txg {
+		t.Fatalf("second upgrade: from %d, %v, txg %d after %d", from, err, dp.p.Txg(), txg)
+	}
+	checked(t, dp)
+}

@@ -145,3 +145,38 @@ func parseMOS(b []byte) (*mos, error) {
 	}
 	return &m, nil
 }
+
+// LatestVersion is the pool format version this coffer writes for new pools
+// and upgrades to (docs/design/on-disk-format.md §9).
+const LatestVersion = mosVersion
+
+// FormatVersion is the pool's format version: its metadata's version.
+func (dp *Pool) FormatVersion() int {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.m.Version
+}
+
+// Upgrade raises the pool's format to LatestVersion, as zpool upgrade
+// enables a pool's features, and returns the version it had. From version
+// 2 on, new blocks take XXH3-64 checksums; the blocks already written keep
+// theirs. A coffer that predates the new version refuses to import the
+// pool afterwards. A pool at LatestVersion is left as it is.
+func (dp *Pool) Upgrade() (int, error) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	old := dp.m.Version
+	if old >= LatestVersion {
+		return old, nil
+	}
+	// The metadata says version 2 before any block takes XXH3: a version 2
+	// pool may hold xxhash64 blocks, never the other way round.
+	err := dp.txgDo(func(uint64) error {
+		dp.m.Version = LatestVersion
+		return nil
+	})
+	if err != nil {
+		return old, err
+	}
+	return old, dp.p.SetWriteChecksum(dp.m.writeChecksum())
+}
