@@ -48,6 +48,7 @@ func runPoolStatus(ctx context.Context, a *app, opts poolStatusOptions, args []s
 			OutputVersion outputVersion             `json:"output_version"`
 			Pools         map[string]api.PoolStatus `json:"pools"`
 		}{newOutputVersion("coffer pool status"), map[string]api.PoolStatus{}}
+		doc.OutputVersion.VersMinor = 2 // 0.2 added version and latest_version
 		for _, p := range pools {
 			doc.Pools[p.Name] = p
 		}

@@ -78,6 +78,9 @@ type jsonPoolStatus struct {
 	Vdevs  []jsonVdev `json:"vdevs"`
 	Scrub  jsonScrub  `json:"scrub"`
 	Errors string     `json:"errors"`
+	// Since output version 0.2.
+	Version int `json:"version"`
+	Latest  int `json:"latest_version"`
 }
 
 type jsonStatus struct {
@@ -89,8 +92,12 @@ var validSourceTypes = map[string]bool{"LOCAL": true, "DEFAULT": true, "INHERITE
 
 func checkVersion(t *testing.T, v outputVersion, command string) {
 	t.Helper()
-	if v.Command != command || v.VersMajor != 0 || v.VersMinor != 1 {
-		t.Errorf("output_version = %+v, want command %q, 0.1", v, command)
+	minor := 1
+	if command == "coffer pool status" {
+		minor = 2 // version and latest_version
+	}
+	if v.Command != command || v.VersMajor != 0 || v.VersMinor != minor {
+		t.Errorf("output_version = %+v, want command %q, 0.%d", v, command, minor)
 	}
 }
 
@@ -176,7 +183,7 @@ func (d *daemon) poolStatusJSON(args ...string) jsonStatus {
 	mustJSON(d.t, d.ok(append([]string{"pool", "status", "-j"}, args...)...), &v)
 	checkVersion(d.t, v.OutputVersion, "coffer pool status")
 	for k, p := range v.Pools {
-		if p.Name != k || p.State == "" || len(p.Vdevs) == 0 || p.Errors == "" {
+		if p.Name != k || p.State == "" || len(p.Vdevs) == 0 || p.Errors == "" || p.Version < 1 || p.Version > p.Latest || p.Latest != 2 {
 			d.t.Errorf("pools[%q] = %+v", k, p)
 		}
 		switch p.Scrub.State {
