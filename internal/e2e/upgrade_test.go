@@ -57,8 +57,13 @@ func TestPoolUpgrade(t *testing.T) {
 	if out := d.ok("pool", "upgrade"); !strings.HasSuffix(out, "VERSION  POOL\n      1  golden\n") {
 		t.Errorf("pool upgrade (list):\n%s", out)
 	}
-	if out := d.ok("pool", "upgrade", "golden"); out != "pool 'golden' upgraded from format version 1 to 2\n" {
-		t.Errorf("pool upgrade golden: %q", out)
+	d.fail(2, "-a cannot be combined with a pool name", "pool", "upgrade", "-a", "golden")
+	// -a upgrades the older pool only (the daemon's other pools are new).
+	if out := d.ok("pool", "upgrade", "-a"); out != "pool 'golden' upgraded from format version 1 to 2\n" {
+		t.Errorf("pool upgrade -a: %q", out)
+	}
+	if out := d.ok("pool", "upgrade", "-a"); out != "no pools to upgrade\n" {
+		t.Errorf("second pool upgrade -a: %q", out)
 	}
 	if v, _ := version(); v != 2 {
 		t.Fatalf("after upgrade: version %d", v)
