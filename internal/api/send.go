@@ -188,11 +188,12 @@ func (s *Server) serveSendFD(w http.ResponseWriter, r *http.Request, c Caller, r
 		return 0, perr
 	}
 	defer f.Close()
-	out := &fdWriter{f: f}
-	err := s.withProgress(w, r, out.n.Load, func(ctx context.Context) (any, error) {
+	var sent atomic.Int64
+	out := &countingWriter{w: fdWriter{f}, n: &sent}
+	err := s.withProgress(w, r, sent.Load, func(ctx context.Context) (any, error) {
 		return nil, s.protect(MSend, func() error { return s.backend.Send(ctx, c, req, out) })
 	})
-	return out.n.Load(), err
+	return sent.Load(), err
 }
 
 // withProgress answers r with progress lines while op runs on a stream
@@ -288,14 +289,10 @@ func streamIOError(op string, err error) error {
 }
 
 // fdWriter writes a send stream to the client's descriptor.
-type fdWriter struct {
-	f *os.File
-	n atomic.Int64
-}
+type fdWriter struct{ f *os.File }
 
-func (w *fdWriter) Write(p []byte) (int, error) {
+func (w fdWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
-	w.n.Add(int64(n))
 	if err != nil {
 		return n, streamIOError("write", err)
 	}
@@ -358,20 +355,22 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 			return 0, perr
 		}
 		defer f.Close()
-		in := &countingReader{r: fdReader{f}}
-		err := s.withProgress(w, r, in.n.Load, func(ctx context.Context) (any, error) {
+		var read atomic.Int64
+		in := &countingReader{r: fdReader{f}, n: &read}
+		err := s.withProgress(w, r, read.Load, func(ctx context.Context) (any, error) {
 			var resp ReceiveResp
 			err := s.protect(MReceive, func() error {
 				var err error
 				resp, err = s.backend.Receive(ctx, c, req, in)
 				return err
 			})
-			resp.Bytes = in.n.Load()
+			resp.Bytes = read.Load()
 			return resp, err
 		})
-		return in.n.Load(), err
+		return read.Load(), err
 	}
-	body := &countingReader{r: r.Body}
+	var read atomic.Int64
+	body := &countingReader{r: r.Body, n: &read}
 	var resp ReceiveResp
 	err = s.protect(MReceive, func() error {
 		var err error
@@ -383,7 +382,7 @@ func (s *Server) serveReceive(w http.ResponseWriter, r *http.Request, c Caller) 
 	} else {
 		writeResponse(w, resp, nil)
 	}
-	return body.n.Load(), err
+	return read.Load(), err
 }
 
 // decodeRequestHeader decodes the X-Coffer-Request header of a receive.
@@ -438,13 +437,26 @@ func utf16Pair(r rune) (rune, rune) {
 	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
 }
 
+// countingReader and countingWriter add the bytes that pass through them
+// to n, which others may read meanwhile (progress).
 type countingReader struct {
 	r io.Reader
-	n atomic.Int64
+	n *atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err
 }
@@ -543,7 +555,7 @@ func (c *Client) SendFile(ctx context.Context, req SendReq, f *os.File, progress
 	if c.sock == "" {
 		var w io.Writer = f
 		if progress != nil {
-			w = &progressWriter{w: f, n: progress}
+			w = &countingWriter{w: f, n: progress}
 		}
 		return c.Send(ctx, req, w)
 	}
@@ -641,7 +653,7 @@ func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File, pr
 		if progress == nil {
 			progress = new(atomic.Int64)
 		}
-		in := &progressReader{r: f, n: progress}
+		in := &countingReader{r: f, n: progress}
 		start := progress.Load()
 		resp, err := c.Receive(ctx, req, in)
 		resp.Bytes = progress.Load() - start
@@ -676,30 +688,6 @@ func (c *Client) ReceiveFile(ctx context.Context, req ReceiveReq, f *os.File, pr
 	}
 	resp.Bytes = last.Bytes
 	return resp, nil
-}
-
-// progressReader counts what it reads into n.
-type progressReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n.Add(int64(n))
-	return n, err
-}
-
-// progressWriter counts what it writes into n.
-type progressWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n.Add(int64(n))
-	return n, err
 }
 
 // Receive sends the stream read from r to the daemon to be received as req

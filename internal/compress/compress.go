@@ -121,7 +121,7 @@ func lz4Promising(src []byte) bool {
 	defer scratchPool.Put(sp)
 	const n = probeParts * probePart
 	if cap(*sp) < 2*n {
-		*sp = make([]byte, 0, max(2*n, cap(*sp)))
+		*sp = make([]byte, 0, 2*n)
 	}
 	sample, out := (*sp)[:0:n], (*sp)[n:2*n]
 	stride := len(src) / probeParts

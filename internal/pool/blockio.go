@@ -241,7 +241,7 @@ func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count bool) 
 	if int(bp.Vdev) >= len(p.tops) {
 		return nil, fmt.Errorf("%w: vdev %d does not exist", ErrDamaged, bp.Vdev)
 	}
-	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return checksumOK(bp, b) })
+	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return ChecksumOK(bp, b) })
 	if err != nil {
 		if count {
 			p.noteDamaged()

@@ -425,8 +425,6 @@ func (p *Pool) FinishImport() error {
 // on every copy.
 var ErrChecksum = errors.New("checksum mismatch")
 
-func checksumOK(bp *format.BlockPointer, b []byte) bool { return ChecksumOK(bp, b) }
-
 // Compression used for metadata blocks.
 const metaCompress = compress.LZ4
 

@@ -67,7 +67,7 @@ func (p *Pool) ScrubBlock(bp *format.BlockPointer) {
 		return
 	}
 	buf := make([]byte, bp.PSize)
-	repaired, err := p.tops[bp.Vdev].Repair(buf, int64(bp.Offset), func(b []byte) bool { return checksumOK(bp, b) })
+	repaired, err := p.tops[bp.Vdev].Repair(buf, int64(bp.Offset), func(b []byte) bool { return ChecksumOK(bp, b) })
 	s := &p.scrub
 	s.mu.Lock()
 	defer s.mu.Unlock()
