@@ -173,11 +173,22 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	return errno(h.n.v.fs.Release(h.n.id))
 }
 
-// openFlags are the flags of an open handle; the kernel drops the file's
-// cached pages at an open without FOPEN_KEEP_CACHE.
-func (n *node) openFlags() uint32 {
+// openFlags are the flags of an open handle opened with flags; the kernel
+// drops the file's cached pages at an open without FOPEN_KEEP_CACHE.
+//
+// A write-only open of a live file is answered with FOPEN_DIRECT_IO: the
+// kernel then hands the writer's own pages to the WRITE instead of first
+// copying them into page-cache pages that nobody reads (a write-only
+// descriptor can neither read nor mmap). That is one copy and a page cache
+// of the file's size less per write; see "FUSE write path" in
+// docs/design/architecture.md. Readers of the same file keep their cache:
+// the kernel drops the cached pages of a range after a direct write to it.
+func (n *node) openFlags(flags uint32) uint32 {
 	if n.v.live {
 		n.ps.dropped()
+		if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+			return fuse.FOPEN_DIRECT_IO
+		}
 		return 0
 	}
 	return fuse.FOPEN_KEEP_CACHE // snapshots never change
@@ -203,7 +214,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := n.child(ctx, a, out)
 	cn := ch.Operations().(*node)
-	return ch, cn.newHandle(flags), cn.openFlags(), 0
+	return ch, cn.newHandle(flags), cn.openFlags(flags), 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -221,7 +232,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if _, err := n.v.fs.OpenFile(n.id); err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.newHandle(flags), n.openFlags(), 0
+	return n.newHandle(flags), n.openFlags(flags), 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

@@ -1,0 +1,142 @@
+package fusefs_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// cachedPages is cachestat(2) of all of the file open as f: how many of
+// its pages the kernel holds.
+func cachedPages(t *testing.T, f *os.File) uint64 {
+	t.Helper()
+	var st unix.Cachestat_t
+	rng := unix.CachestatRange{Off: 0, Len: 0} // to the end of the file
+	if err := unix.Cachestat(uint(f.Fd()), &rng, &st, 0); err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			t.Skip("cachestat(2) needs Linux 6.5")
+		}
+		t.Fatal(err)
+	}
+	return st.Cache
+}
+
+// writeThrough writes p at 0 of path through a descriptor opened with
+// flag (plus O_CREATE) and closes it.
+func writeThrough(t *testing.T, path string, flag int, p []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, flag|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteOnlyBypassesPageCache: a write-only descriptor writes without
+// filling the kernel's page cache (the open is answered with
+// FOPEN_DIRECT_IO), while a read-write one still caches what it writes.
+// The data is the same either way.
+func TestWriteOnlyBypassesPageCache(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		mt := mountNew(t, enc)
+		path := filepath.Join(mt.Dir, "f")
+		data := make([]byte, 1<<20)
+		rand.Read(data)
+		writeThrough(t, path, os.O_WRONLY, make([]byte, len(data)))
+		// The watcher is opened first: every later open drops the
+		// file's cached pages, and so would opening it after the write.
+		watch, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeThrough(t, path, os.O_WRONLY, data)
+		if n := cachedPages(t, watch); n != 0 {
+			t.Errorf("encrypted=%v: %d pages cached after a write-only write, want 0", enc, n)
+		}
+		got := make([]byte, len(data))
+		if _, err := watch.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("encrypted=%v: read back after a write-only write: %v", enc, err)
+		}
+		writeThrough(t, path, os.O_RDWR, data)
+		if n := cachedPages(t, watch); n < uint64(len(data))/4096/2 {
+			t.Errorf("encrypted=%v: %d pages cached after a read-write write of %d, want most", enc, n, len(data)/4096)
+		}
+		watch.Close()
+		mt.unmount(t)
+	}
+}
+
+// TestDirectWriteCoherent: readers that hold the file open and cached,
+// with read(2) and with mmap, see what a write-only descriptor writes
+// at once, and an O_APPEND writer appends at the end the readers see.
+func TestDirectWriteCoherent(t *testing.T) {
+	mt := mountNew(t, true)
+	path := filepath.Join(mt.Dir, "f")
+	const size = 1 << 20
+	writeThrough(t, path, os.O_WRONLY, bytes.Repeat([]byte("A"), size))
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, size)
+	if _, err := r.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(r.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	_ = m[8192] // fault a page in
+
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt(bytes.Repeat([]byte("B"), 3*4096), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("A"), size)
+	copy(want[4096:], bytes.Repeat([]byte("B"), 3*4096))
+	if !bytes.Equal(buf, want) {
+		i := 0
+		for buf[i] == want[i] {
+			i++
+		}
+		t.Fatalf("read(2) after a write-only write: byte %d is %q, want %q", i, buf[i], want[i])
+	}
+	if !bytes.Equal(m[:size], want) {
+		t.Fatal("mmap after a write-only write shows old data")
+	}
+
+	a, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Write([]byte("tail")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := r.Stat(); err != nil || fi.Size() != size+4 {
+		t.Fatalf("size after an O_APPEND write: %v, %v; want %d", fi.Size(), err, size+4)
+	}
+	tail := make([]byte, 8)
+	if n, err := r.ReadAt(tail, size-4); n != 8 || string(tail) != "AAAAtail" {
+		t.Fatalf("end after an O_APPEND write: %q, %v", tail[:n], err)
+	}
+}
