@@ -36,9 +36,37 @@ func (os *Objset) openTxg() uint64 {
 	return max(os.syncedTxg+1, os.pool.Txg()+1)
 }
 
+// Jobs in flight. A job encodes (CPU) and then writes into the host's
+// page cache, which can block: on the host throttling dirty pages, on the
+// file system allocating. With one job per core a core idles while its
+// job waits in pwrite; 4 per core keep the cores busy. Measured on 2
+// cores, 1 GiB written through an encrypted mount with dd conv=fsync,
+// runs alternating: median 613 MiB/s with 2 jobs and 728 with 8 (6 runs
+// each), 716–782 with 16 (3 runs); as built, 668 against 589 MiB/s for
+// the code before (8 runs each).
+//
+// A job takes one slot per wbUnit of its block, at most wbMaxCost, so at
+// least NumCPU jobs of any size can run and the bytes in flight stay
+// bounded: 4·NumCPU blocks of 128 KiB, NumCPU blocks of 512 KiB or more
+// (as with one slot per core before).
+const (
+	wbPerCPU  = 4
+	wbUnit    = 128 << 10
+	wbMaxCost = wbPerCPU
+)
+
+// wbSlots is the number of slots of an object set's write-behind
+// semaphore.
+func wbSlots() int { return wbPerCPU * runtime.NumCPU() }
+
+// wbCost is the number of slots a job for a block of bs bytes takes.
+func wbCost(bs int) int {
+	return min(max((bs+wbUnit-1)/wbUnit, 1), wbMaxCost)
+}
+
 // writeBehind starts writing o's full dirty block blkid (buffer b); os.mu
-// held. It waits while runtime.NumCPU() jobs run, which paces writers to
-// what the cores and the disk take.
+// held. It waits while the running jobs hold the slots it needs, which
+// paces writers to what the cores and the disk take.
 func (o *Object) writeBehind(blkid uint64, b []byte) {
 	os := o.os
 	if o.id == metaObject || os.readOnly || o.freeing {
@@ -46,8 +74,9 @@ func (o *Object) writeBehind(blkid uint64, b []byte) {
 	}
 	o.detach(blkid, false)
 	if os.wbSem == nil {
-		os.wbSem = make(chan struct{}, runtime.NumCPU())
+		os.wbSem = make(chan struct{}, wbSlots())
 	}
+	cost := wbCost(len(b))
 	txg := os.openTxg()
 	j := &wbJob{blkid: blkid, txg: txg, comp: os.Compress, buf: b, done: make(chan struct{})}
 	spec := os.spec(format.TypeData, o.id, 0, blkid, txg, 1)
@@ -55,7 +84,11 @@ func (o *Object) writeBehind(blkid uint64, b []byte) {
 		o.wb = map[uint64]*wbJob{}
 	}
 	o.wb[blkid] = j
-	os.wbSem <- struct{}{}
+	// Taking the slots one by one cannot deadlock: only the holder of
+	// os.mu takes slots, and running jobs give theirs back without it.
+	for range cost {
+		os.wbSem <- struct{}{}
+	}
 	// Jobs encode in parallel but allocate in the order they started, so
 	// that a file written in order lies in order on disk: a cold read or a
 	// send of it then reads the disk sequentially.
@@ -63,7 +96,9 @@ func (o *Object) writeBehind(blkid uint64, b []byte) {
 	os.wbTail = turn
 	go func() {
 		defer func() {
-			<-os.wbSem
+			for range cost {
+				<-os.wbSem
+			}
 			close(j.done)
 		}()
 		var stored []byte

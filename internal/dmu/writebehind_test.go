@@ -276,3 +276,61 @@ func TestWriteBehindInOrder(t *testing.T) {
 		t.Fatalf("%d of %d blocks lie before the block written before them", back, n-1)
 	}
 }
+
+// The write-behind semaphore lets at least NumCPU jobs of any block size
+// run, and bounds the bytes in flight to 4·NumCPU blocks of 128 KiB or
+// NumCPU blocks, whichever is more.
+func TestWriteBehindSlots(t *testing.T) {
+	ncpu := wbSlots() / wbPerCPU
+	for _, bs := range []int{512, 4 << 10, 100 << 10, 128 << 10, 200 << 10, 256 << 10, 512 << 10, 1 << 20, 16 << 20} {
+		jobs := wbSlots() / wbCost(bs)
+		if jobs < ncpu {
+			t.Errorf("blocks of %d: %d jobs at once, want at least %d", bs, jobs, ncpu)
+		}
+		if limit := max(wbSlots()*wbUnit, ncpu*bs); jobs*bs > limit {
+			t.Errorf("blocks of %d: %d jobs hold %d bytes, want at most %d", bs, jobs, jobs*bs, limit)
+		}
+	}
+	if jobs := wbSlots() / wbCost(128<<10); jobs != wbPerCPU*ncpu {
+		t.Errorf("blocks of 128 KiB: %d jobs at once, want %d", jobs, wbPerCPU*ncpu)
+	}
+}
+
+// Jobs that take several slots (1 MiB records) run, give their slots
+// back, and their blocks read back after the commit.
+func TestWriteBehindLargeRecords(t *testing.T) {
+	_, p, _, os := encObjset(t)
+	defer p.Close()
+	txg := p.Txg() + 1
+	const bs = 1 << 20
+	os.RecordSize = bs
+	o, err := os.NewObject(format.ObjectPlain, bs, txg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(7, 8))
+	want := make([]byte, 3*wbSlots()*bs/wbCost(bs)) // three rounds of the semaphore
+	for i := range want {
+		want[i] = byte(rnd.Uint32())
+	}
+	for off := 0; off < len(want); off += bs {
+		if err := o.Write(want[off:off+bs], uint64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJobs(os)
+	if n := len(os.wbSem); n != 0 {
+		t.Fatalf("%d slots still taken after every job finished", n)
+	}
+	root, err := os.Sync(txg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(txg, mustDoc(t, root)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if err := o.Read(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back: %v", err)
+	}
+}
