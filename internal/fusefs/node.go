@@ -162,6 +162,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 type handle struct {
 	n        *node
 	writable bool // counted in n.ps.writers
+	direct   bool // opened with FOPEN_DIRECT_IO: WRITE clears set-ID bits itself
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
@@ -183,6 +184,8 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 // of the file's size less per write; see "FUSE write path" in
 // docs/design/architecture.md. Readers of the same file keep their cache:
 // the kernel drops the cached pages of a range after a direct write to it.
+// The kernel does not clear set-ID bits before a direct write; Write does
+// (killSetID).
 func (n *node) openFlags(flags uint32) uint32 {
 	if n.v.live {
 		n.ps.dropped()
@@ -214,7 +217,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := n.child(ctx, a, out)
 	cn := ch.Operations().(*node)
-	return ch, cn.newHandle(flags), cn.openFlags(flags), 0
+	h, of := cn.newHandle(flags), cn.openFlags(flags)
+	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
+	return ch, h, of, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -232,7 +237,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if _, err := n.v.fs.OpenFile(n.id); err != nil {
 		return nil, 0, errno(err)
 	}
-	return n.newHandle(flags), n.openFlags(flags), 0
+	h, of := n.newHandle(flags), n.openFlags(flags)
+	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
+	return h, of, 0
 }
 
 func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -248,6 +255,11 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 
 func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	defer n.ps.gen.Add(1) // only a second guard: a write needs a writable handle
+	if h, ok := f.(*handle); ok && h.direct {
+		if e := n.killSetID(ctx); e != 0 {
+			return 0, e
+		}
+	}
 	k, err := n.v.fs.Write(n.id, data, uint64(off))
 	if err != nil {
 		return 0, errno(err)
@@ -370,4 +382,45 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 		return uint32(len(b)), syscall.ERANGE
 	}
 	return uint32(copy(dest, b)), 0
+}
+
+// killSetID does for a WRITE through a direct handle what the kernel does
+// itself before a write through a cached one (file_remove_privs), and
+// skips for direct I/O: a writer other than root clears the set-user-ID
+// bit, and the set-group-ID bit when the file is group-executable or the
+// writer's group is not the file's (the kernel also spares a writer in
+// the file's group through a supplementary group; FUSE does not pass
+// those, so such a writer clears the bit too). Without it, an unprivileged
+// user could change a writable set-user-ID program and keep the bit. The
+// cached attributes are invalidated: Linux 6.18 refetches them after a
+// direct write anyway, the notification covers kernels that keep the
+// cached mode.
+func (n *node) killSetID(ctx context.Context) syscall.Errno {
+	a, err := n.v.fs.Getattr(n.id)
+	if err != nil {
+		return errno(err)
+	}
+	mode := a.Mode & 0o7777
+	if mode&(syscall.S_ISUID|syscall.S_ISGID) == 0 {
+		return 0
+	}
+	uid, gid := caller(ctx)
+	if uid == 0 {
+		return 0
+	}
+	kill := uint32(syscall.S_ISUID)
+	if mode&syscall.S_IXGRP != 0 || gid != a.GID {
+		kill |= syscall.S_ISGID
+	}
+	if mode&kill == 0 {
+		return 0
+	}
+	mode &^= kill
+	if _, err := n.v.fs.Setattr(n.id, zpl.SetAttr{Mode: &mode}); err != nil {
+		return errno(err)
+	}
+	// Attributes only (offset < 0): the kernel takes no page or inode
+	// lock for it, so it is safe from within the WRITE.
+	_ = n.NotifyContent(-1, 0)
+	return 0
 }
