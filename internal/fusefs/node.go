@@ -184,8 +184,8 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 // of the file's size less per write; see "FUSE write path" in
 // docs/design/architecture.md. Readers of the same file keep their cache:
 // the kernel drops the cached pages of a range after a direct write to it.
-// The kernel does not clear set-ID bits before a direct write; Write does
-// (killSetID).
+// The kernel does not clear set-ID bits or file capabilities before a
+// direct write; Write does (killPrivs).
 func (n *node) openFlags(flags uint32) uint32 {
 	if n.v.live {
 		n.ps.dropped()
@@ -256,7 +256,7 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	defer n.ps.gen.Add(1) // only a second guard: a write needs a writable handle
 	if h, ok := f.(*handle); ok && h.direct {
-		if e := n.killSetID(ctx); e != 0 {
+		if e := n.killPrivs(ctx); e != 0 {
 			return 0, e
 		}
 	}
@@ -384,21 +384,31 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	return uint32(copy(dest, b)), 0
 }
 
-// killSetID does for a WRITE through a direct handle what the kernel does
+// killPrivs does for a WRITE through a direct handle what the kernel does
 // itself before a write through a cached one (file_remove_privs), and
-// skips for direct I/O: a writer other than root clears the set-user-ID
-// bit, and the set-group-ID bit when the file is group-executable or the
-// writer's group is not the file's (the kernel also spares a writer in
-// the file's group through a supplementary group; FUSE does not pass
-// those, so such a writer clears the bit too). Without it, an unprivileged
-// user could change a writable set-user-ID program and keep the bit. The
-// cached attributes are invalidated: Linux 6.18 refetches them after a
-// direct write anyway, the notification covers kernels that keep the
-// cached mode.
-func (n *node) killSetID(ctx context.Context) syscall.Errno {
+// skips for direct I/O:
+//   - any writer removes the file capabilities (security.capability);
+//   - a writer other than root clears the set-user-ID bit, and the
+//     set-group-ID bit when the file is group-executable or the writer's
+//     group is not the file's (the kernel also spares a writer in the
+//     file's group through a supplementary group; FUSE does not pass
+//     those, so such a writer clears the bit too).
+//
+// Without it, an unprivileged user could change a writable set-user-ID or
+// capability-carrying program and keep its privileges. The cached
+// attributes are invalidated after a mode change: Linux 6.18 refetches
+// them after a direct write anyway, the notification covers kernels that
+// keep the cached mode.
+func (n *node) killPrivs(ctx context.Context) syscall.Errno {
 	a, err := n.v.fs.Getattr(n.id)
 	if err != nil {
 		return errno(err)
+	}
+	if a.Xattr != 0 {
+		err := n.v.fs.Removexattr(n.id, xattrCapability)
+		if err != nil && !errors.Is(err, syscall.ENODATA) {
+			return errno(err)
+		}
 	}
 	mode := a.Mode & 0o7777
 	if mode&(syscall.S_ISUID|syscall.S_ISGID) == 0 {
@@ -424,3 +434,6 @@ func (n *node) killSetID(ctx context.Context) syscall.Errno {
 	_ = n.NotifyContent(-1, 0)
 	return 0
 }
+
+// xattrCapability holds a file's capabilities (setcap(8)).
+const xattrCapability = "security.capability"
