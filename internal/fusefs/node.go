@@ -197,13 +197,16 @@ func (n *node) openFlags(flags uint32) uint32 {
 	return fuse.FOPEN_KEEP_CACHE // snapshots never change
 }
 
-// newHandle makes the handle of an open with flags.
-func (n *node) newHandle(flags uint32) *handle {
+// newHandle makes the handle of an open with flags and the open flags
+// of the answer.
+func (n *node) newHandle(flags uint32) (*handle, uint32) {
 	h := &handle{n: n, writable: flags&syscall.O_ACCMODE != syscall.O_RDONLY}
 	if h.writable {
 		n.ps.change(func() { n.ps.writers.Add(1) })
 	}
-	return h
+	of := n.openFlags(flags)
+	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
+	return h, of
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -217,8 +220,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := n.child(ctx, a, out)
 	cn := ch.Operations().(*node)
-	h, of := cn.newHandle(flags), cn.openFlags(flags)
-	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
+	h, of := cn.newHandle(flags)
 	return ch, h, of, 0
 }
 
@@ -237,8 +239,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if _, err := n.v.fs.OpenFile(n.id); err != nil {
 		return nil, 0, errno(err)
 	}
-	h, of := n.newHandle(flags), n.openFlags(flags)
-	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
+	h, of := n.newHandle(flags)
 	return h, of, 0
 }
 
