@@ -20,8 +20,8 @@ this coffer writes. With POOL, raise its format to the latest version, as
 with XXH3-64 instead of xxhash64, which costs a sixth as much on every
 write and read; blocks already written keep their checksums. A coffer that
 predates the new version cannot import the pool afterwards; there is no way
-back. A pool that is already at the latest version is left as it is. -a upgrades every imported pool that
-is older.`,
+back. A pool that is already at the latest version is left as it is. -a
+upgrades every imported pool that is older.`,
 		Example: `  coffer pool upgrade
   coffer pool upgrade tank
   coffer pool upgrade -a`,

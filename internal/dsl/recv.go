@@ -537,7 +537,6 @@ func (dp *Pool) destroyTree(r *dsRec) error {
 	})
 }
 
-// saveResume commits the state of an interrupted resumable receive.
 // adoptChecksums raises a version 1 pool's metadata to version 2 when
 // bps, received raw and about to be referenced, hold XXH3 checksums: a
 // reader that knows only xxhash64 must refuse the pool by its version
@@ -556,6 +555,7 @@ func (dp *Pool) adoptChecksums(bps []format.BlockPointer) {
 	}
 }
 
+// saveResume commits the state of an interrupted resumable receive.
 func (dp *Pool) saveResume(dsName string, b *stream.Begin, res rawResult, target *dsRec) error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
