@@ -60,6 +60,17 @@ type Leaf struct {
 	// was last started; kicking is set while a start is in flight.
 	unkicked atomic.Int64
 	kicking  atomic.Bool
+
+	// Host space reserved ahead of writes (reserve.go): reserves is set
+	// where it pays (ext4); reserved is the end of the reserved range and
+	// holes the punched holes remembered, sorted (holeCount mirrors their
+	// number for a check without the lock). reserveMu guards holes and
+	// serialises reserving.
+	reserves  bool
+	reserveMu sync.Mutex
+	reserved  atomic.Int64
+	holes     []hole
+	holeCount atomic.Int64
 }
 
 // KickBytes is how much a leaf writes to its block store before it asks
@@ -188,6 +199,7 @@ func initLeaf(dir string, lf *os.File, l Label, force bool) (*Leaf, error) {
 		return fail(err)
 	}
 	leaf := &Leaf{dir: dir, lock: lf, data: data, ring: ring, label: l}
+	leaf.initReserve()
 	err = ring.Truncate(RingSize)
 	if err == nil {
 		err = ring.Sync()
@@ -279,7 +291,9 @@ func openLocked(dir string, lf *os.File) (*Leaf, error) {
 		}
 		return nil, fmt.Errorf("vdev %s: uberblock ring has %d bytes, want %d", dir, fi.Size(), RingSize)
 	}
-	return &Leaf{dir: dir, lock: lf, data: data, ring: ring, label: lb}, nil
+	leaf := &Leaf{dir: dir, lock: lf, data: data, ring: ring, label: lb}
+	leaf.initReserve()
+	return leaf, nil
 }
 
 // Path returns the directory of the vdev.
@@ -320,6 +334,9 @@ func (l *Leaf) ReadAt(p []byte, off int64) error {
 
 // WriteAt writes p at off of the block store, growing the file as needed.
 func (l *Leaf) WriteAt(p []byte, off int64) error {
+	if end := off + int64(len(p)); l.needsReserve(end) {
+		l.reserveFor(off, end)
+	}
 	if _, err := l.data.WriteAt(p, off); err != nil {
 		l.cnt.write.Add(1)
 		return fmt.Errorf("vdev %s: write %d bytes at %d: %w", l.dir, len(p), off, unwrapPath(err))
@@ -355,6 +372,7 @@ func (l *Leaf) Free(off, n int64) error {
 	if err := punchHole(l.data, off, n); err != nil {
 		return fmt.Errorf("vdev %s: free %d bytes at %d: %w", l.dir, n, off, err)
 	}
+	l.punched(off, n)
 	return nil
 }
 

@@ -52,6 +52,36 @@ func startWriteback(f *os.File) {
 	})
 }
 
+// initReserve turns reserving host space on for a block store on ext4
+// (see reserve.go) and starts the reserved range at the file's end.
+func (l *Leaf) initReserve() {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(l.data.Fd()), &st); err != nil || st.Type != unix.EXT4_SUPER_MAGIC {
+		return
+	}
+	fi, err := l.data.Stat()
+	if err != nil {
+		return
+	}
+	l.reserves = true
+	l.reserved.Store(fi.Size())
+}
+
+// fallocate allocates host blocks for [off, off+n) of the block store
+// without changing its size. Advisory: errors are ignored (see reserve.go).
+func (l *Leaf) fallocate(off, n int64) {
+	if n <= 0 {
+		return
+	}
+	rc, err := l.data.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.Fallocate(int(fd), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+}
+
 // punchHole deallocates [off, off+n) of f without changing its size. File
 // systems without hole punching are not an error: freeing is advisory.
 func punchHole(f *os.File, off, n int64) error {
