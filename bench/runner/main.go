@@ -577,10 +577,21 @@ func (b *bench) sequential(want func(string) bool) {
 	p1pl := &Figure{ID: "P1", Name: "sequential write + fsync", Subject: "coffer aes-256-gcm", Peer: "coffer encryption=off", Unit: "MB/s", Dir: AtLeast, Target: 0.9}
 	p2gc := &Figure{ID: "P2", Name: "sequential read, cold", Subject: "coffer aes-256-gcm", Peer: "gocryptfs", Unit: "MB/s", Dir: AtLeast, Target: 1.3}
 	p2bd := &Figure{ID: "P2", Name: "sequential read, cold", Subject: "coffer aes-256-gcm", Peer: "direct read of the disk", Unit: "MB/s", Dir: AtLeast, Target: 0.9}
-	for p := 0; p < b.pairs; p++ {
+	// One warm-up pair first, not counted (not in a quick run). The first
+	// pair after setup ran slow for whichever target came after the first
+	// one (dd conv=fsync at 332–544 MB/s against 757–1,382 in the later
+	// pairs, in four runs of 2026-12-03), a state of this machine after
+	// setup that is not coffer's or its peers'.
+	warm := 1
+	if b.quick {
+		warm = 0
+	} else {
+		p1gc.Note = "P1 and P2 pairs follow one warm-up pair (all four writes and three cold reads) that is not counted."
+	}
+	for p := -warm; p < b.pairs; p++ {
 		b.profiling = p == b.pairs-1
 		w := map[string]float64{}
-		for _, t := range order(p, enc, gc, bare, plain) {
+		for _, t := range order(max(p, 0), enc, gc, bare, plain) {
 			op := ""
 			if t.name == enc.name {
 				op = "write"
@@ -588,7 +599,16 @@ func (b *bench) sequential(want func(string) bool) {
 			dst := filepath.Join(t.dir, "seq.bin")
 			os.Remove(dst)
 			run(nil, nil, "sync")
-			w[t.name] = mbps(b.seq, b.timed(op, func() { b.ddWrite(dst, int64(p)*7%max(1, max(b.seq, b.big)>>20-mib), mib) }))
+			w[t.name] = mbps(b.seq, b.timed(op, func() { b.ddWrite(dst, int64(max(p, 0))*7%max(1, max(b.seq, b.big)>>20-mib), mib) }))
+		}
+		if p < 0 {
+			for _, t := range []target{enc, gc, bare} {
+				t.cold()
+				readAll(filepath.Join(t.dir, "seq.bin"))
+			}
+			log.Printf("P1/P2 warm-up pair (not counted): write MB/s enc %.0f gocryptfs %.0f dd %.0f plain %.0f",
+				w[enc.name], w[gc.name], w[bare.name], w[plain.name])
+			continue
 		}
 		p1gc.Subj, p1gc.PeerV = append(p1gc.Subj, w[enc.name]), append(p1gc.PeerV, w[gc.name])
 		p1dd.Subj, p1dd.PeerV = append(p1dd.Subj, w[enc.name]), append(p1dd.PeerV, w[bare.name])
