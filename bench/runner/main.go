@@ -344,6 +344,25 @@ func evict(root string) {
 	})
 }
 
+// settle drops the page cache of every target's files, through the
+// mounts and underneath, so that each timed step of P1 and P2 starts from
+// the same memory state. On the project's machine the cost of the kernel's
+// copy into fresh page-cache pages depends on where the pages come from;
+// the likely reason is that the machine reports free pages to its
+// hypervisor (free page reporting: 1.6 GiB reported during one run), which
+// makes the first touch of a reported page a host fault, while pages freed
+// a moment ago are cheap. Measured without settle (perf, whole machine):
+// that copy took 5% of the samples during one 1 GiB write and 40% during
+// the next, the same operation through another mount, and the first pair
+// ran dd conv=fsync at 289–344 MB/s against 850–1,340 later. With it,
+// three pairs wrote at 967–1,038 MB/s (coffer encrypted), 981–1,333
+// (unencrypted), 1,250–1,342 (dd) and 312–437 (gocryptfs).
+func (b *bench) settle() {
+	for _, d := range []string{b.mnt, b.gcMnt, b.vdev, b.gcCipher, b.bare} {
+		evict(d)
+	}
+}
+
 func freePort() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -599,6 +618,7 @@ func (b *bench) sequential(want func(string) bool) {
 			dst := filepath.Join(t.dir, "seq.bin")
 			os.Remove(dst)
 			run(nil, nil, "sync")
+			b.settle()
 			w[t.name] = mbps(b.seq, b.timed(op, func() { b.ddWrite(dst, int64(max(p, 0))*7%max(1, max(b.seq, b.big)>>20-mib), mib) }))
 		}
 		if p < 0 {
@@ -620,6 +640,7 @@ func (b *bench) sequential(want func(string) bool) {
 				op = "read"
 			}
 			t.cold()
+			b.settle()
 			var n int64
 			sec := b.timed(op, func() { n = readAll(filepath.Join(t.dir, "seq.bin")) })
 			r[t.name] = mbps(n, sec)
