@@ -596,11 +596,11 @@ func (b *bench) sequential(want func(string) bool) {
 	p1pl := &Figure{ID: "P1", Name: "sequential write + fsync", Subject: "coffer aes-256-gcm", Peer: "coffer encryption=off", Unit: "MB/s", Dir: AtLeast, Target: 0.9}
 	p2gc := &Figure{ID: "P2", Name: "sequential read, cold", Subject: "coffer aes-256-gcm", Peer: "gocryptfs", Unit: "MB/s", Dir: AtLeast, Target: 1.3}
 	p2bd := &Figure{ID: "P2", Name: "sequential read, cold", Subject: "coffer aes-256-gcm", Peer: "direct read of the disk", Unit: "MB/s", Dir: AtLeast, Target: 0.9}
-	// One warm-up pair first, not counted (not in a quick run). The first
-	// pair after setup ran slow for whichever target came after the first
-	// one (dd conv=fsync at 332–544 MB/s against 757–1,382 in the later
-	// pairs, in four runs of 2026-12-03), a state of this machine after
-	// setup that is not coffer's or its peers'.
+	// One warm-up pair first, not counted (not in a quick run). Before
+	// settle, the first pair after setup ran slow for whichever target came
+	// after the first one (dd conv=fsync at 289–544 MB/s against 757–1,382
+	// in the later pairs, in five runs of 2026-12-03); settle removed most
+	// of that, the warm-up pair takes what is left.
 	warm := 1
 	if b.quick {
 		warm = 0
