@@ -49,6 +49,12 @@ func (c *fdConn) Read(b []byte) (int, error) {
 		c.keep(c.oob[:oobn])
 	}
 	_ = flags // MSG_CTRUNC: the kernel closed what did not fit
+	if n < 0 {
+		// recvmsg failed (ECONNRESET when the client left without reading
+		// a response): ReadMsgUnix passes on its -1, which io.Reader
+		// forbids and net/http answers with a panic.
+		n = 0
+	}
 	if n == 0 && err == nil && len(b) > 0 {
 		err = io.EOF
 	}
