@@ -15,7 +15,10 @@
 //	             slot write is followed by fdatasync.
 //	data         the block store. Blocks live at byte offsets chosen by the
 //	             pool's allocator; the file grows as needed and is sparse.
-//	             Freed ranges are punched out (the size is kept).
+//	             Freed ranges are punched out (the size is kept). On ext4
+//	             the leaf has the host allocate up to 32 MiB ahead of its
+//	             writes, past its size (FALLOC_FL_KEEP_SIZE) and in holes it
+//	             punched (reserve.go).
 //	lock         empty; held with flock(LOCK_EX|LOCK_NB) while the leaf is
 //	             open, so that no second opener, in this process or another,
 //	             can use the vdev.
