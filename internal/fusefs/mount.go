@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,7 +69,10 @@ type Mount struct {
 	raErr error // why it could not be set
 
 	storeq chan storeJob // records to push into the kernel's page cache
-	stats  cacheCounters
+	// memTest overrides the memory check of pagecache.go in tests: 0
+	// none, 1 plentiful, 2 short.
+	memTest atomic.Int32
+	stats   cacheCounters
 }
 
 // New mounts o.FS at dir. The caller must be root (the mount is made

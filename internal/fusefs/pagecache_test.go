@@ -103,8 +103,10 @@ func TestRandomReadFillsRecord(t *testing.T) {
 		t.Fatal("content changed")
 	}
 
-	// A record is pushed once per open: when the kernel drops the pages
-	// (reclaim, here fadvise), reading them again does not push it again.
+	// While memory is short a record is pushed once per open: when the
+	// kernel drops the pages (reclaim; here fadvise), reading them again
+	// does not push it again.
+	mt.M.SetMemPlenty(false)
 	g, err := os.Open(path)
 	ok(t, err)
 	defer g.Close()
@@ -119,16 +121,39 @@ func TestRandomReadFillsRecord(t *testing.T) {
 	ok(t, err)
 	time.Sleep(100 * time.Millisecond)
 	if st := mt.M.CacheStats(); st.Reads != r1+1 || st.StoredRecords != n1+1 {
-		t.Fatalf("after the kernel dropped the record: %d READs, %d stores; want 1 READ, no new store", st.Reads-r1, st.StoredRecords-n1-1)
+		t.Fatalf("memory short, after the kernel dropped the record: %d READs, %d stores; want 1 READ, no new store", st.Reads-r1, st.StoredRecords-n1-1)
 	}
-	// A new open (which drops the kernel's cache) starts over.
+	// While memory is plentiful the pages were dropped on request, not
+	// for want of memory: the record is pushed again, and the rest of it
+	// is read without the daemon.
+	mt.M.SetMemPlenty(true)
+	ok(t, unix.Fadvise(int(g.Fd()), 0, 0, unix.FADV_DONTNEED))
+	r2 := mt.M.CacheStats().Reads
+	_, err = g.ReadAt(page, 2*record+9*4096)
+	ok(t, err)
+	if !bytes.Equal(page, want[2*record+9*4096:2*record+10*4096]) {
+		t.Fatal("wrong data after the drop")
+	}
+	waitStored(t, mt.M, n1+2)
+	for off := 2 * record; off < 3*record; off += 4096 {
+		if _, err := g.ReadAt(page, int64(off)); err != nil || !bytes.Equal(page, want[off:off+4096]) {
+			t.Fatalf("read at %d after the second store: wrong data (%v)", off, err)
+		}
+	}
+	if r := mt.M.CacheStats().Reads - r2; r != 1 {
+		t.Fatalf("memory plentiful: the record took %d READs after the drop, want 1 (%+v)", r, mt.M.CacheStats())
+	}
+	// A new open (which drops the kernel's cache) starts over, even while
+	// memory is short.
+	mt.M.SetMemPlenty(false)
+	n3 := mt.M.CacheStats().StoredRecords
 	h, err := os.Open(path)
 	ok(t, err)
 	defer h.Close()
 	ok(t, unix.Fadvise(int(h.Fd()), 0, 0, unix.FADV_RANDOM))
 	_, err = h.ReadAt(page, 2*record+12*4096)
 	ok(t, err)
-	waitStored(t, mt.M, n1+2)
+	waitStored(t, mt.M, n3+1)
 }
 
 func TestSnapshotReadFillsRecord(t *testing.T) {
@@ -433,4 +458,31 @@ func TestStoreRace(t *testing.T) {
 	ok(t, err)
 	defer f.Close()
 	verify(f, "new handle")
+}
+
+// TestMemPlenty: a record is stored again in an epoch only while
+// MemAvailable is at least a quarter of MemTotal; an unreadable or
+// malformed meminfo counts as short.
+func TestMemPlenty(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content string
+		want          bool
+	}{
+		{"plenty", "MemTotal:       24683568 kB\nMemFree:        20000000 kB\nMemAvailable:   22581200 kB\n", true},
+		{"quarter", "MemTotal: 4000 kB\nMemAvailable: 1000 kB\n", true},
+		{"short", "MemTotal: 4000 kB\nMemAvailable: 999 kB\n", false},
+		{"no MemAvailable", "MemTotal: 4000 kB\nMemFree: 3000 kB\n", false},
+		{"garbage", "MemTotal: lots\nMemAvailable: some\n", false},
+	} {
+		p := filepath.Join(dir, tt.name)
+		ok(t, os.WriteFile(p, []byte(tt.content), 0o644))
+		if got := fusefs.ReadMemPlenty(p); got != tt.want {
+			t.Errorf("%s: plenty = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if fusefs.ReadMemPlenty(filepath.Join(dir, "missing")) {
+		t.Error("a missing meminfo counts as plenty")
+	}
 }
