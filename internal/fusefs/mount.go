@@ -68,6 +68,7 @@ type Mount struct {
 	raKB  int   // read-ahead in force
 	raErr error // why it could not be set
 
+	root   *node         // the live file system's root
 	storeq chan storeJob // records to push into the kernel's page cache
 	// memTest overrides the memory check of pagecache.go in tests: 0
 	// none, 1 plentiful, 2 short.
@@ -88,6 +89,7 @@ func New(dir string, o Options) (*Mount, error) {
 		storeq: make(chan storeJob, storeQueue)}
 	live := &view{fs: o.FS, timeout: o.Timeout, live: true, m: m}
 	root := &node{v: live, id: o.FS.Root()}
+	m.root = root
 	mo := fuse.MountOptions{
 		AllowOther:        true,
 		FsName:            o.Name,

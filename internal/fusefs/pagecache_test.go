@@ -80,6 +80,7 @@ func TestRandomReadFillsRecord(t *testing.T) {
 	_, _ = rand.Read(want)
 	path := filepath.Join(mt.Dir, "f")
 	ok(t, os.WriteFile(path, want, 0o644))
+	mt.M.WaitReleased(t, "f")
 	randomReadFillsRecord(t, mt.M, path, want, 1)
 	// The last, partial record: the store (of its pages after the first)
 	// ends at the end of the file and does not make the file longer.
