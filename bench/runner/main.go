@@ -621,20 +621,8 @@ func (b *bench) sequential(want func(string) bool) {
 			b.settle()
 			w[t.name] = mbps(b.seq, b.timed(op, func() { b.ddWrite(dst, int64(max(p, 0))*7%max(1, max(b.seq, b.big)>>20-mib), mib) }))
 		}
-		if p < 0 {
-			for _, t := range []target{enc, gc, bare} {
-				t.cold()
-				readAll(filepath.Join(t.dir, "seq.bin"))
-			}
-			log.Printf("P1/P2 warm-up pair (not counted): write MB/s enc %.0f gocryptfs %.0f dd %.0f plain %.0f",
-				w[enc.name], w[gc.name], w[bare.name], w[plain.name])
-			continue
-		}
-		p1gc.Subj, p1gc.PeerV = append(p1gc.Subj, w[enc.name]), append(p1gc.PeerV, w[gc.name])
-		p1dd.Subj, p1dd.PeerV = append(p1dd.Subj, w[enc.name]), append(p1dd.PeerV, w[bare.name])
-		p1pl.Subj, p1pl.PeerV = append(p1pl.Subj, w[enc.name]), append(p1pl.PeerV, w[plain.name])
 		r := map[string]float64{}
-		for _, t := range order(p, enc, gc, bare) {
+		for _, t := range order(max(p, 0), enc, gc, bare) {
 			op := ""
 			if t.name == enc.name {
 				op = "read"
@@ -645,6 +633,14 @@ func (b *bench) sequential(want func(string) bool) {
 			sec := b.timed(op, func() { n = readAll(filepath.Join(t.dir, "seq.bin")) })
 			r[t.name] = mbps(n, sec)
 		}
+		if p < 0 {
+			log.Printf("P1/P2 warm-up pair (not counted): write MB/s enc %.0f gocryptfs %.0f dd %.0f plain %.0f; cold read MB/s enc %.0f gocryptfs %.0f disk %.0f",
+				w[enc.name], w[gc.name], w[bare.name], w[plain.name], r[enc.name], r[gc.name], r[bare.name])
+			continue
+		}
+		p1gc.Subj, p1gc.PeerV = append(p1gc.Subj, w[enc.name]), append(p1gc.PeerV, w[gc.name])
+		p1dd.Subj, p1dd.PeerV = append(p1dd.Subj, w[enc.name]), append(p1dd.PeerV, w[bare.name])
+		p1pl.Subj, p1pl.PeerV = append(p1pl.Subj, w[enc.name]), append(p1pl.PeerV, w[plain.name])
 		p2gc.Subj, p2gc.PeerV = append(p2gc.Subj, r[enc.name]), append(p2gc.PeerV, r[gc.name])
 		p2bd.Subj, p2bd.PeerV = append(p2bd.Subj, r[enc.name]), append(p2bd.PeerV, r[bare.name])
 		log.Printf("P1/P2 pair %d: write MB/s enc %.0f gocryptfs %.0f dd %.0f plain %.0f; cold read MB/s enc %.0f gocryptfs %.0f disk %.0f",

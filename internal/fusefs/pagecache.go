@@ -69,9 +69,9 @@ import (
 // between the passes of a timed run), not for want of memory, and the
 // record is stored again: fio's random 4 KiB reads on a 1 GiB file ran at
 // 50,000 IOPS over 12 s when only the first pass was filled, and at
-// 240,000 with every pass filled. The stored pages are kernel page cache, not daemon memory;
-// the daemon holds at most storeQueue record copies waiting for the
-// worker and drops work when the queue is full.
+// 240,000 with every pass filled. The stored pages are kernel page cache,
+// not daemon memory; the daemon holds at most storeQueue record copies
+// waiting for the worker and drops work when the queue is full.
 
 // storeQueue bounds the records waiting to be stored (each one record,
 // 128 KiB by default).
