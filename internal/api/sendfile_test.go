@@ -81,12 +81,8 @@ func TestSendFileLargeStream(t *testing.T) {
 func TestSendFileErrors(t *testing.T) {
 	t.Parallel()
 	fake := apitest.NewFake()
-	c := api.NewClient(apitest.Serve(t, fake))
-	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	// Set before the server starts: the race detector sees no order
+	// through the socket between this write and the handler's read.
 	fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
 		if req.Snapshot == "tank/x@s" {
 			return api.NotFound("cannot open 'tank/x@s': dataset does not exist")
@@ -96,6 +92,12 @@ func TestSendFileErrors(t *testing.T) {
 		}
 		return api.Errorf(api.CodeIO, "cannot send 'tank/y@s': checksum error")
 	}
+	c := api.NewClient(apitest.Serve(t, fake))
+	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	n, err := c.SendFile(context.Background(), api.SendReq{Snapshot: "tank/x@s"}, f, nil)
 	var e *api.Error
 	if !errors.As(err, &e) || e.Code != api.CodeNotFound || e.Message != "cannot open 'tank/x@s': dataset does not exist" || n != 0 {
