@@ -74,7 +74,9 @@ func TestReserveAhead(t *testing.T) {
 	if err := l.Free(4*mib, 16*mib); err != nil {
 		t.Fatal(err)
 	}
-	if got := allocated(t, path); got > before-16*mib {
+	// Splitting the extent may cost ext4 a block of its extent tree,
+	// which st_blocks counts: allow 64 KiB of it.
+	if got := allocated(t, path); got > before-16*mib+64<<10 {
 		t.Fatalf("%d -> %d bytes allocated after freeing 16 MiB", before, got)
 	}
 	if !slices.Equal(l.holes, []hole{{4 * mib, 20 * mib}}) {
