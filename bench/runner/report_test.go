@@ -79,7 +79,7 @@ func TestPassByDirection(t *testing.T) {
 }
 
 func sample() *Result {
-	r := &Result{Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC), CPU: "test cpu", Cores: 2, Pairs: 3,
+	r := &Result{Date: time.Date(2026, 12, 2, 23, 0, 0, 0, time.UTC), CPU: "test cpu", Cores: 2, Pairs: 3, SeqPairs: 7,
 		SeqBytes: 1 << 30, BigBytes: 4 << 30, LoadStart: [3]float64{1.5, 1, 1}, LoadEnd: [3]float64{2.25, 1, 1}, LoadMax: 7.5,
 		Crypto: "aes-256-gcm      900 MB/s\n"}
 	a := &Figure{ID: "P1", Name: "sequential write + fsync", Subject: "coffer aes-256-gcm", Peer: "gocryptfs", Unit: "MB/s",
@@ -98,7 +98,7 @@ func TestMarkdown(t *testing.T) {
 		"| P1 | sequential write + fsync | coffer aes-256-gcm | gocryptfs | 200 MB/s | 100 MB/s | 2.00x (1.90–2.10) | ≥ 1.50x | met |",
 		"| P3 | untar (time) | coffer aes-256-gcm | gocryptfs | 9.00 s | 10.0 s | 0.900x (0.800–1.00) | ≤ 0.500x | **missed** |",
 		"load average 1.50 at the start, 2.25 at the end, 7.50 at most",
-		"3 interleaved pairs",
+		"3 interleaved pairs per figure (P1 and P2: 7);",
 		"P3 untar (time) (missed): where coffer's CPU time went",
 		"main.slow",
 		"aes-256-gcm      900 MB/s",
@@ -120,6 +120,13 @@ func TestMarkdown(t *testing.T) {
 	r.Figures[0].Profile = "should not appear"
 	if strings.Contains(Markdown(r), "should not appear") {
 		t.Error("profile of a met figure shown")
+	}
+	// Two missed figures of one operation show its profile once.
+	m2 := *r.Figures[1]
+	m2.Peer = "the disk"
+	r.Figures = append(r.Figures, &m2)
+	if n := strings.Count(Markdown(r), "main.slow"); n != 1 {
+		t.Errorf("shared profile shown %d times, want once", n)
 	}
 }
 
