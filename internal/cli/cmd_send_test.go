@@ -132,7 +132,7 @@ func TestSendProgress(t *testing.T) {
 	for _, parsable := range []bool{false, true} {
 		t.Run(map[bool]string{false: "-v", true: "-vP"}[parsable], func(t *testing.T) {
 			t.Parallel()
-			fake, sock := setup(t)
+			fake := apitest.NewFake()
 			fake.Script(api.MSendEstimate, testEstimate, nil)
 			stream := bytes.Repeat([]byte{0xc0, 0xff, 0xee}, 1000)
 			fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
@@ -141,6 +141,7 @@ func TestSendProgress(t *testing.T) {
 				_, err := w.Write(stream[1000:])
 				return err
 			}
+			sock := apitest.Serve(t, fake)
 			args := []string{"send", "-v", "-I", "@a", "tank/a@b"}
 			if parsable {
 				args = []string{"send", "-vP", "-I", "@a", "tank/a@b"}
@@ -205,11 +206,12 @@ func TestSendErrors(t *testing.T) {
 
 	t.Run("mid stream", func(t *testing.T) {
 		t.Parallel()
-		fake, sock := setup(t)
+		fake := apitest.NewFake()
 		fake.SendFunc = func(ctx context.Context, req api.SendReq, w io.Writer) error {
 			w.Write([]byte("partial"))
 			return api.Errorf(api.CodeIO, "cannot send 'tank/a@s': I/O error reading block 12")
 		}
+		sock := apitest.Serve(t, fake)
 		res := run(t, sock, "", "send", "tank/a@s")
 		if res.Code != 1 || res.Stdout != "partial" || res.Stderr != "cannot send 'tank/a@s': I/O error reading block 12\n" {
 			t.Fatalf("exit %d stdout %q stderr %q", res.Code, res.Stdout, res.Stderr)
@@ -255,13 +257,14 @@ func TestReceiveVerbose(t *testing.T) {
 // receive -v prints a progress line every second while the stream is read.
 func TestReceiveProgress(t *testing.T) {
 	t.Parallel()
-	fake, sock := setup(t)
+	fake := apitest.NewFake()
 	fake.ReceiveFunc = func(ctx context.Context, req api.ReceiveReq, r io.Reader) (api.ReceiveResp, error) {
 		io.CopyN(io.Discard, r, 1000)
 		time.Sleep(1600 * time.Millisecond) // at least one progress tick
 		io.Copy(io.Discard, r)
 		return api.ReceiveResp{Received: []string{"backup/a@s"}}, nil
 	}
+	sock := apitest.Serve(t, fake)
 	res := run(t, sock, strings.Repeat("x", 3000), "receive", "-v", "backup/a")
 	lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
 	if res.Code != 0 || len(lines) < 4 || lines[0] != "TIME      RECEIVED  RATE       ETA       DATASET" ||

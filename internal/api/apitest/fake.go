@@ -40,6 +40,10 @@ type Fake struct {
 	// Errors when it returns handled=true.
 	Hook func(method string, req any) (result any, err error, handled bool)
 
+	// SendFunc and ReceiveFunc are set before the server starts (Serve):
+	// the race detector sees no order between a write here and the
+	// handler's read through the socket's request.
+	//
 	// SendFunc, if set, writes the stream of a Send (after the call is
 	// recorded, instead of Results/Errors). By default Send fails with
 	// Errors[api.MSend] before writing anything, or writes
