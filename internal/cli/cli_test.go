@@ -197,7 +197,7 @@ func TestLoadKey(t *testing.T) {
 
 	t.Run("one fails", func(t *testing.T) {
 		t.Parallel()
-		fake, sock := setup(t)
+		fake := apitest.NewFake()
 		fake.Script(api.MKeyNeed, roots, nil)
 		fake.Hook = func(method string, req any) (any, error, bool) {
 			if r, ok := req.(api.LoadKeyReq); ok && r.Name == "tank/a" {
@@ -205,6 +205,7 @@ func TestLoadKey(t *testing.T) {
 			}
 			return nil, nil, false
 		}
+		sock := apitest.Serve(t, fake) // after Hook: see apitest.Fake
 		res := run(t, sock, "wrong\nabcd\n", "load-key", "-r", "tank")
 		if res.Code != 1 || res.Stdout != "2 / 3 key(s) successfully loaded\n" ||
 			res.Stderr != "Key load error: Incorrect key provided for 'tank/a'.\n" {

@@ -40,7 +40,7 @@ type Fake struct {
 	// Errors when it returns handled=true.
 	Hook func(method string, req any) (result any, err error, handled bool)
 
-	// SendFunc and ReceiveFunc are set before the server starts (Serve):
+	// Hook, SendFunc and ReceiveFunc are set before the server starts (Serve):
 	// the race detector sees no order between a write here and the
 	// handler's read through the socket's request.
 	//
