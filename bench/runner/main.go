@@ -617,10 +617,10 @@ func (b *bench) sequential(want func(string) bool) {
 	if b.quick {
 		warm = 0
 	}
-	n := b.seqPairs
-	p1gc.Note = fmt.Sprintf("P1 and P2: %d pairs, after %d warm-up pair and before 1 profiled pair (all four writes and three cold reads each), neither counted.", n, warm)
-	for p := -warm; p <= n; p++ {
-		b.profiling = p == n
+	counted := b.seqPairs
+	p1gc.Note = fmt.Sprintf("P1 and P2: %d pairs, after %d warm-up pair and before 1 profiled pair (all four writes and three cold reads each), neither counted.", counted, warm)
+	for p := -warm; p <= counted; p++ {
+		b.profiling = p == counted
 		w := map[string]float64{}
 		for _, t := range order(max(p, 0), enc, gc, bare, plain) {
 			op := ""
@@ -645,10 +645,13 @@ func (b *bench) sequential(want func(string) bool) {
 			sec := b.timed(op, func() { n = readAll(filepath.Join(t.dir, "seq.bin")) })
 			r[t.name] = mbps(n, sec)
 		}
-		if p < 0 || p == n {
+		if p < 0 || b.profiling {
+			kind := "warm-up"
+			if b.profiling {
+				kind = "profiled"
+			}
 			log.Printf("P1/P2 %s pair (not counted): write MB/s enc %.0f gocryptfs %.0f dd %.0f plain %.0f; cold read MB/s enc %.0f gocryptfs %.0f disk %.0f",
-				map[bool]string{true: "warm-up", false: "profiled"}[p < 0],
-				w[enc.name], w[gc.name], w[bare.name], w[plain.name], r[enc.name], r[gc.name], r[bare.name])
+				kind, w[enc.name], w[gc.name], w[bare.name], w[plain.name], r[enc.name], r[gc.name], r[bare.name])
 			continue
 		}
 		p1gc.Subj, p1gc.PeerV = append(p1gc.Subj, w[enc.name]), append(p1gc.PeerV, w[gc.name])
