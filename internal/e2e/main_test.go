@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"coffer/internal/hangwatch"
 )
 
 // bin is the coffer binary built once by TestMain.
@@ -41,7 +45,35 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build coffer:", err)
 		return 1
 	}
+	flag.Parse()
+	stop := hangwatch.Start(dumpDaemons)
+	defer stop()
 	return m.Run()
+}
+
+// running holds the daemons started and not yet stopped.
+var running sync.Map // *daemon -> test name
+
+// dumpDaemons asks every running daemon for its goroutines (SIGQUIT) and
+// writes its log to w: a hung test's daemon log is otherwise lost with the
+// test binary's timeout.
+func dumpDaemons(w io.Writer) {
+	running.Range(func(k, v any) bool {
+		d := k.(*daemon)
+		if cmd := d.cmd; cmd != nil {
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-d.exit:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		log := d.log.String()
+		if len(log) > 512<<10 {
+			log = "...\n" + log[len(log)-512<<10:]
+		}
+		fmt.Fprintf(w, "=== daemon of %s (state %s), its log:\n%s\n", v, d.state, log)
+		return true
+	})
 }
 
 // syncBuffer collects the daemon's log.
@@ -115,6 +147,7 @@ func (d *daemon) start() {
 		d.t.Fatalf("start daemon: %v", err)
 	}
 	d.cmd = cmd
+	running.Store(d, d.t.Name())
 	d.exit = make(chan struct{})
 	go func() { _ = cmd.Wait(); close(d.exit) }()
 	deadline := time.Now().Add(15 * time.Second)
@@ -148,6 +181,7 @@ func (d *daemon) stop() {
 		d.t.Errorf("daemon did not stop on SIGTERM within 15s")
 	}
 	d.cmd = nil
+	running.Delete(d)
 }
 
 // restart is the "power loss" of the seeds: SIGTERM, then the same state.
