@@ -113,36 +113,40 @@ func (o *Object) indirect(level uint8, blkid uint64, create bool) (*indBlock, er
 }
 
 // readBlock returns the content of level-0 block blkid (zeros for a hole),
-// always DataBlkSz bytes long. The result must not be modified.
-func (o *Object) readBlock(blkid uint64) ([]byte, error) {
+// always DataBlkSz bytes long. The result must not be modified, and is
+// valid until the returned handle is released (a nil handle releases
+// nothing): callers copy what they need, then release.
+func (o *Object) readBlock(blkid uint64) ([]byte, *pool.Block, error) {
 	if b, ok := o.data[blkid]; ok {
-		return b, nil
+		return b, nil, nil
 	}
 	if o.freePending && blkid >= o.freeFrom {
 		// Truncated in the open txg: the old block is still in the tree
 		// until Sync frees it, but it is gone.
-		return make([]byte, o.dn.DataBlkSz), nil
+		return make([]byte, o.dn.DataBlkSz), nil, nil
 	}
 	bp, err := o.bpAt(0, blkid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if bp.IsHole() {
-		return make([]byte, o.dn.DataBlkSz), nil
+		return make([]byte, o.dn.DataBlkSz), nil, nil
 	}
-	b, err := o.os.readData(&bp, o.id, blkid)
+	b, h, err := o.os.readData(&bp, o.id, blkid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(b) < int(o.dn.DataBlkSz) {
 		// A block stored before the object's block size grew.
 		nb := make([]byte, o.dn.DataBlkSz)
 		copy(nb, b)
-		b = nb
+		h.Release()
+		return nb, nil, nil
 	} else if len(b) > int(o.dn.DataBlkSz) {
-		return nil, fmt.Errorf("object %d block %d: %w: size %d > %d", o.id, blkid, format.ErrCorrupt, len(b), o.dn.DataBlkSz)
+		h.Release()
+		return nil, nil, fmt.Errorf("object %d block %d: %w: size %d > %d", o.id, blkid, format.ErrCorrupt, len(b), o.dn.DataBlkSz)
 	}
-	return b, nil
+	return b, h, nil
 }
 
 // Read reads len(p) bytes at off. Holes and the space past the last block
@@ -165,11 +169,12 @@ func (o *Object) read(p []byte, off uint64) error {
 		if blkid > o.dn.MaxBlkID && o.data[blkid] == nil {
 			clear(p[:n])
 		} else {
-			b, err := o.readBlock(blkid)
+			b, h, err := o.readBlock(blkid)
 			if err != nil {
 				return err
 			}
 			copy(p[:n], b[in:in+n])
+			h.Release()
 		}
 		p = p[n:]
 		off += n
@@ -202,12 +207,13 @@ func (o *Object) Write(p []byte, off uint64) error {
 			if in == 0 && n == bs {
 				b = pool.GetBuf(int(bs))
 			} else {
-				old, err := o.readBlock(blkid)
+				old, h, err := o.readBlock(blkid)
 				if err != nil {
 					return err
 				}
 				b = pool.GetBuf(len(old))
 				copy(b, old)
+				h.Release()
 			}
 			if o.data == nil {
 				o.data = map[uint64][]byte{}
@@ -247,12 +253,13 @@ func (o *Object) growBlockSize(end uint64) error {
 	for nbs < end && nbs < limit {
 		nbs <<= 1
 	}
-	old, err := o.readBlock(0)
+	old, h, err := o.readBlock(0)
 	if err != nil {
 		return err
 	}
 	nb := make([]byte, nbs)
 	copy(nb, old)
+	h.Release()
 	if o.data == nil {
 		o.data = map[uint64][]byte{}
 	}
@@ -296,11 +303,12 @@ func (o *Object) Truncate(size uint64) error {
 		blkid := size / bs
 		b, ok := o.data[blkid]
 		if !ok {
-			old, err := o.readBlock(blkid)
+			old, h, err := o.readBlock(blkid)
 			if err != nil {
 				return err
 			}
 			b = append([]byte(nil), old...)
+			h.Release()
 			if o.data == nil {
 				o.data = map[uint64][]byte{}
 			}

@@ -27,10 +27,11 @@ func (os *Objset) object(id uint64) (*Object, error) {
 	if blkid > os.meta.dn.MaxBlkID {
 		return nil, fmt.Errorf("object %d: %w", id, ErrNoObject)
 	}
-	b, err := os.meta.readBlock(blkid)
+	b, h, err := os.meta.readBlock(blkid)
 	if err != nil {
 		return nil, err
 	}
+	defer h.Release()
 	var dn format.Dnode
 	if err := dn.Decode(b[(id%format.DnodesPerBlock)*format.DnodeSize:]); err != nil {
 		return nil, fmt.Errorf("object %d: %w", id, err)
@@ -53,16 +54,18 @@ func (os *Objset) nextID() (uint64, error) {
 	}
 	last := os.meta.dn.MaxBlkID
 	for blkid := last; ; blkid-- {
-		b, err := os.meta.readBlock(blkid)
+		b, h, err := os.meta.readBlock(blkid)
 		if err != nil {
 			return 0, err
 		}
 		for slot := format.DnodesPerBlock - 1; slot >= 0; slot-- {
 			if b[slot*format.DnodeSize] != 0 {
+				h.Release()
 				os.next = blkid*format.DnodesPerBlock + uint64(slot) + 1
 				return os.next, nil
 			}
 		}
+		h.Release()
 		if blkid == 0 {
 			break
 		}

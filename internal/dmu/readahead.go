@@ -11,14 +11,21 @@ const ReadAheadBlocks = 32
 
 // readData reads and decodes the level-0 data block bp of (obj, blkid)
 // through the pool's block cache: a block read again (FUSE splits reads
-// into pieces smaller than a block) or loaded ahead is decoded once.
-func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64) ([]byte, error) {
+// into pieces smaller than a block) or loaded ahead is decoded once. A
+// block from the cache comes with its handle, which the caller releases
+// once it has copied what it needs (nil: the bytes are the caller's).
+func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64) ([]byte, *pool.Block, error) {
 	if obj == metaObject || bp.Type != format.TypeData || (os.Encrypted() && os.key == nil) {
-		return os.readBP(bp, obj, 0, blkid)
+		b, err := os.readBP(bp, obj, 0, blkid)
+		return b, nil, err
 	}
 	k := pool.KeyFor(bp, os.keyGUID, obj, blkid)
 	bpc := *bp
-	return os.pool.Cache().Fetch(k, func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) })
+	h, err := os.pool.Cache().Fetch(k, func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.B, h, nil
 }
 
 // readAhead is called with os.mu held before o reads blocks [first, last].

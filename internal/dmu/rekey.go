@@ -352,12 +352,14 @@ func (os *Objset) switchTo(nu format.BlockPointer, key *crypto.DatasetKey) error
 	tmp.meta = &Object{os: tmp, id: metaObject, dn: hdr.Meta}
 	dns := map[uint64]format.Dnode{}
 	for id := range os.objs {
-		blk, err := tmp.meta.readBlock(id / format.DnodesPerBlock)
+		blk, h, err := tmp.meta.readBlock(id / format.DnodesPerBlock)
 		if err != nil {
 			return err
 		}
 		var dn format.Dnode
-		if err := dn.Decode(blk[(id%format.DnodesPerBlock)*format.DnodeSize:]); err != nil {
+		err = dn.Decode(blk[(id%format.DnodesPerBlock)*format.DnodeSize:])
+		h.Release()
+		if err != nil {
 			return err
 		}
 		if dn.IsFree() {

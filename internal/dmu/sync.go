@@ -113,12 +113,13 @@ func (o *Object) dirtyBlock(blkid uint64) ([]byte, error) {
 	if b, ok := o.data[blkid]; ok {
 		return b, nil
 	}
-	old, err := o.readBlock(blkid)
+	old, h, err := o.readBlock(blkid)
 	if err != nil {
 		return nil, err
 	}
 	b := pool.GetBuf(len(old))
 	copy(b, old)
+	h.Release()
 	if o.data == nil {
 		o.data = map[uint64][]byte{}
 	}

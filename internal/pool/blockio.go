@@ -255,6 +255,22 @@ func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count bool) 
 // decrypting with key. Structural blocks of encrypted datasets decode
 // without a key (their MAC is then not checked); data blocks need the key.
 func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	return decode(bp, stored, key, ad, false)
+}
+
+// decode is Decode; owned says that stored is a buffer from GetBuf that
+// decode may take: it then decrypts in place (stored needs TagRoom bytes
+// of capacity after it) and decompresses into a buffer from GetBuf, so
+// the result is stored itself or a buffer from GetBuf, and stored is given
+// back when it is not the result (also on error).
+func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad []byte, owned bool) (out []byte, err error) {
+	if owned {
+		defer func() {
+			if err != nil || (len(out) > 0 && &out[0] != &stored[0]) {
+				PutBuf(stored)
+			}
+		}()
+	}
 	if key != nil {
 		// With a key, every block must be protected by it: a block without
 		// the flag its type requires, or of another suite, is forged.
@@ -271,15 +287,24 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 		if key == nil {
 			return nil, ErrKeyNotLoaded
 		}
-		pt, err := key.Open(crypto.PurposeData, stored, bp.IV, bp.Salt, bp.MAC, ad)
+		var dst []byte // a new buffer
+		if owned {
+			dst = stored[:0] // in place
+		}
+		pt, err := key.OpenTo(dst, crypto.PurposeData, stored, bp.IV, bp.Salt, bp.MAC, ad)
 		if err != nil {
 			return nil, fmt.Errorf("%w: authentication failed at %d:%#x", ErrDamaged, bp.Vdev, bp.Offset)
 		}
 		b = pt
 	}
 	if bp.Compress != uint8(compress.Off) {
-		d, err := compress.Decompress(compress.Alg(bp.Compress), nil, b, int(bp.LSize))
+		var dst []byte
+		if owned {
+			dst = GetBuf(int(bp.LSize))[:0]
+		}
+		d, err := compress.Decompress(compress.Alg(bp.Compress), dst, b, int(bp.LSize))
 		if err != nil {
+			PutBuf(dst)
 			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
 		b = d
@@ -307,22 +332,16 @@ func (p *Pool) ReadAheadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, a
 }
 
 func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count bool) ([]byte, error) {
-	// The stored bytes are scratch when decoding makes new ones.
-	scratch := bp.Flags&FlagEncrypted != 0 || bp.Compress != uint8(compress.Off)
-	var buf []byte
-	if scratch {
-		buf = GetBuf(int(bp.PSize))
-	} else {
-		buf = make([]byte, bp.PSize)
-	}
+	// The buffer is decoded in place (room for the tag after it); the
+	// result, from GetBuf, belongs to the caller.
+	n := int(bp.PSize)
+	buf := GetBuf(n + TagRoom)[:n]
 	stored, err := p.readStoredCount(bp, buf, count)
 	if err != nil {
+		PutBuf(buf)
 		return nil, err
 	}
-	out, err := Decode(bp, stored, key, ad)
-	if scratch {
-		PutBuf(stored)
-	}
+	out, err := decode(bp, stored, key, ad, true)
 	if count && errors.Is(err, ErrDamaged) {
 		p.noteDamaged()
 	}

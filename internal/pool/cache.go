@@ -37,29 +37,72 @@ func KeyFor(bp *format.BlockPointer, keyGUID, obj, blkid uint64) CacheKey {
 		MAC: bp.MAC, KeyGUID: keyGUID, Obj: obj, Blkid: blkid}
 }
 
-type cacheEntry struct {
-	k CacheKey
-	b []byte
+// Block is a decoded block handed out by the cache. Its bytes stay valid
+// until Release; the buffer is then reused for another block once the cache
+// has let go of it too, so a reader copies what it needs before releasing
+// and never keeps B. Reusing the buffers, rather than allocating 128 KiB per
+// block read, spares the runtime returning and re-faulting pages (see
+// docs/benchmarks.md, P2).
+type Block struct {
+	B []byte
+
+	c      *BlockCache
+	k      CacheKey
+	refs   int  // readers holding it; mu
+	cached bool // in the cache's map; mu
+	wipe   bool // zero the bytes when freed (key unloaded, pool closed); mu
+}
+
+// Release gives the block back. Release of a nil Block does nothing.
+func (b *Block) Release() {
+	if b == nil {
+		return
+	}
+	c := b.c
+	c.mu.Lock()
+	b.refs--
+	if b.refs < 0 {
+		c.mu.Unlock()
+		panic("pool: cached block released twice")
+	}
+	c.freeIfUnused(b)
+	c.mu.Unlock()
+}
+
+// freeIfUnused puts a block that no reader holds and the cache no longer
+// keeps back into the buffer pool; mu held.
+func (c *BlockCache) freeIfUnused(b *Block) {
+	if b.refs > 0 || b.cached || b.B == nil {
+		return
+	}
+	if b.wipe {
+		clear(b.B[:cap(b.B)])
+	}
+	PutBuf(b.B)
+	b.B = nil
 }
 
 type flight struct {
 	ahead bool // a read-ahead load (Prefetch)
 	done  chan struct{}
-	b     []byte
+	blk   *Block
 	err   error
 }
 
 // BlockCache keeps recently decoded data blocks (plaintext), bounded in
 // bytes, least recently used out first. Entries of a key are wiped when the
 // key is unloaded (DropKey) and the whole cache when the pool closes;
-// entries of freed blocks are dropped when their space is released.
-// Buffers returned by Fetch must not be modified.
+// entries of freed blocks are dropped when their space is released. A block
+// is handed out with a reference (Fetch) that the reader releases; the
+// buffers of the loads go back to the buffer pool (GetBuf) once neither
+// the cache nor a reader holds them, so a load must return a buffer that
+// nothing else refers to.
 type BlockCache struct {
 	mu       sync.Mutex
 	max      int64
 	size     int64
 	m        map[CacheKey]*list.Element
-	lru      *list.List // front: most recent
+	lru      *list.List // front: most recent; values are *Block
 	inflight map[CacheKey]*flight
 	gen      uint64 // bumped by DropKey and Clear: loads begun before are not kept
 	prefetch int    // read-ahead loads running
@@ -75,30 +118,51 @@ func NewBlockCache(max int64) *BlockCache {
 }
 
 // Fetch returns the decoded block k, calling load when it is neither
-// cached nor being loaded by someone else.
-func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) ([]byte, error) {
+// cached nor being loaded by someone else. The caller releases the block.
+func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, error) {
 	c.mu.Lock()
 	if e, ok := c.m[k]; ok {
 		c.lru.MoveToFront(e)
 		c.hits++
+		b := e.Value.(*Block)
+		b.refs++
 		c.mu.Unlock()
-		return e.Value.(*cacheEntry).b, nil
+		return b, nil
 	}
 	if f, ok := c.inflight[k]; ok {
+		f.blk.refs++
 		c.mu.Unlock()
 		<-f.done
-		if f.err != nil && f.ahead {
-			// A failed read-ahead is not counted as damage: read (and
-			// count) it as the reader.
-			return load()
+		if f.err != nil {
+			f.blk.Release()
+			if f.ahead {
+				// A failed read-ahead is not counted as damage: read (and
+				// count) it as the reader.
+				return c.loose(load)
+			}
+			return nil, f.err
 		}
-		return f.b, f.err
+		return f.blk, nil
 	}
 	c.misses++
 	f := c.begin(k)
+	f.blk.refs++
 	c.mu.Unlock()
 	c.load(k, f, load)
-	return f.b, f.err
+	if f.err != nil {
+		f.blk.Release()
+		return nil, f.err
+	}
+	return f.blk, nil
+}
+
+// loose loads a block outside the cache, handed out with one reference.
+func (c *BlockCache) loose(load func() ([]byte, error)) (*Block, error) {
+	b, err := load()
+	if err != nil {
+		return nil, err
+	}
+	return &Block{B: b, c: c, refs: 1}, nil
 }
 
 // Prefetch starts loading k in the background unless it is cached, being
@@ -132,7 +196,7 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 
 // begin registers a load of k; mu held.
 func (c *BlockCache) begin(k CacheKey) *flight {
-	f := &flight{done: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), blk: &Block{c: c, k: k}}
 	c.inflight[k] = f
 	return f
 }
@@ -141,19 +205,23 @@ func (c *BlockCache) load(k CacheKey, f *flight, load func() ([]byte, error)) {
 	c.mu.Lock()
 	gen := c.gen
 	c.mu.Unlock()
-	f.b, f.err = load()
+	b, err := load()
 	c.mu.Lock()
+	f.blk.B, f.err = b, err
 	delete(c.inflight, k)
 	if f.err == nil && gen == c.gen {
-		c.insert(k, f.b)
+		c.insert(k, f.blk)
+	} else if gen != c.gen {
+		f.blk.wipe = true // decoded with a key unloaded since
 	}
+	c.freeIfUnused(f.blk) // a read-ahead nobody waits for and not kept
 	c.mu.Unlock()
 	close(f.done)
 }
 
 // insert adds an entry; mu held.
-func (c *BlockCache) insert(k CacheKey, b []byte) {
-	n := int64(cap(b))
+func (c *BlockCache) insert(k CacheKey, b *Block) {
+	n := int64(cap(b.B))
 	if n > c.max {
 		return
 	}
@@ -163,21 +231,21 @@ func (c *BlockCache) insert(k CacheKey, b []byte) {
 	for c.size+n > c.max {
 		c.remove(c.lru.Back(), false)
 	}
-	c.m[k] = c.lru.PushFront(&cacheEntry{k: k, b: b})
+	c.m[k] = c.lru.PushFront(b)
+	b.cached = true
 	c.size += n
 }
 
-// remove drops an entry, zeroing its bytes with wipe; mu held. A buffer
-// handed out earlier may still be read by its caller, so only DropKey and
-// Clear wipe (no reader of a locked key or a closed pool remains).
+// remove drops an entry; its buffer is reused (zeroed first with wipe)
+// once no reader holds it; mu held.
 func (c *BlockCache) remove(e *list.Element, wipe bool) {
-	ce := e.Value.(*cacheEntry)
+	b := e.Value.(*Block)
 	c.lru.Remove(e)
-	delete(c.m, ce.k)
-	c.size -= int64(cap(ce.b))
-	if wipe {
-		clear(ce.b[:cap(ce.b)])
-	}
+	delete(c.m, b.k)
+	c.size -= int64(cap(b.B))
+	b.cached = false
+	b.wipe = b.wipe || wipe
+	c.freeIfUnused(b)
 }
 
 // DropKey wipes and drops every block decoded with the key keyGUID (key
@@ -188,7 +256,7 @@ func (c *BlockCache) DropKey(keyGUID uint64) {
 	c.gen++
 	for e := c.lru.Front(); e != nil; {
 		next := e.Next()
-		if e.Value.(*cacheEntry).k.KeyGUID == keyGUID {
+		if e.Value.(*Block).k.KeyGUID == keyGUID {
 			c.remove(e, true)
 		}
 		e = next
@@ -208,7 +276,7 @@ func (c *BlockCache) dropAddrs(bps []format.BlockPointer) {
 	}
 	for e := c.lru.Front(); e != nil; {
 		next := e.Next()
-		k := e.Value.(*cacheEntry).k
+		k := e.Value.(*Block).k
 		if addrs[[2]uint64{uint64(k.Vdev), k.Offset}] {
 			c.remove(e, false)
 		}

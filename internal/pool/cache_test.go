@@ -23,7 +23,8 @@ func TestBlockCacheLRU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b
+		defer b.Release()
+		return bytes.Clone(b.B)
 	}
 	for i := uint64(0); i < 4; i++ {
 		get(i)
@@ -46,30 +47,37 @@ func TestBlockCacheLRU(t *testing.T) {
 	// A key differing in any identity field is another block.
 	k := ck(0, 0)
 	k.Blkid = 99
-	if _, err := c.Fetch(k, func() ([]byte, error) { loads++; return block(9, 1<<10), nil }); err != nil || loads != 7 {
+	if b, err := c.Fetch(k, func() ([]byte, error) { loads++; return block(9, 1<<10), nil }); err != nil || loads != 7 {
 		t.Fatalf("other identity served from cache (%d loads)", loads)
+	} else {
+		b.Release()
 	}
 }
 
 // Unloading a key wipes its plaintext and drops it; other keys stay; a
-// load that began before the unload is not kept.
+// load that began before the unload is not kept. (Blocks of 4000 bytes:
+// not a pooled size, so nothing reuses them while the test looks.)
 func TestBlockCacheDropKey(t *testing.T) {
 	c := NewBlockCache(1 << 20)
-	a, _ := c.Fetch(ck(1, 7), func() ([]byte, error) { return block(0x5A, 4096), nil })
-	b, _ := c.Fetch(ck(2, 8), func() ([]byte, error) { return block(0x5B, 4096), nil })
+	ab, _ := c.Fetch(ck(1, 7), func() ([]byte, error) { return block(0x5A, 4000), nil })
+	bb, _ := c.Fetch(ck(2, 8), func() ([]byte, error) { return block(0x5B, 4000), nil })
+	a, b := ab.B, bb.B
+	ab.Release()
+	bb.Release()
 	release := make(chan struct{})
 	started := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.Fetch(ck(3, 7), func() ([]byte, error) { close(started); <-release; return block(0x5C, 4096), nil })
+		b, _ := c.Fetch(ck(3, 7), func() ([]byte, error) { close(started); <-release; return block(0x5C, 4000), nil })
+		b.Release()
 	}()
 	<-started
 	c.DropKey(7)
 	close(release)
 	wg.Wait()
-	if !bytes.Equal(a, make([]byte, 4096)) {
+	if !bytes.Equal(a, make([]byte, 4000)) {
 		t.Fatal("plaintext of the unloaded key was not wiped")
 	}
 	if b[0] != 0x5B {
@@ -80,12 +88,13 @@ func TestBlockCacheDropKey(t *testing.T) {
 		t.Fatalf("%d entries after unload, want 1 (the other key's)", s.Entries)
 	}
 	loads := 0
-	c.Fetch(ck(3, 7), func() ([]byte, error) { loads++; return block(1, 10), nil })
+	l, _ := c.Fetch(ck(3, 7), func() ([]byte, error) { loads++; return block(1, 10), nil })
+	l.Release()
 	if loads != 1 {
 		t.Fatal("a load begun before the unload was kept")
 	}
 	c.Clear()
-	if !bytes.Equal(b, make([]byte, 4096)) || c.Stats().Entries != 0 {
+	if !bytes.Equal(b, make([]byte, 4000)) || c.Stats().Entries != 0 {
 		t.Fatal("Clear left plaintext")
 	}
 }
@@ -100,7 +109,15 @@ func TestBlockCacheShared(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.Fetch(ck(1, 0), load) }()
+		go func() {
+			defer wg.Done()
+			b, err := c.Fetch(ck(1, 0), load)
+			if err != nil || b.B[0] != 3 {
+				t.Errorf("shared load: %v", err)
+				return
+			}
+			b.Release()
+		}()
 	}
 	for c.Stats().Misses == 0 {
 		// wait for the first reader to start the load
@@ -124,7 +141,56 @@ func TestBlockCacheShared(t *testing.T) {
 	c.wg.Wait()
 	n := 0
 	b, _ := c.Fetch(ck(10, 0), func() ([]byte, error) { n++; return nil, nil })
-	if n != 0 || b[0] != 10 {
+	if n != 0 || b.B[0] != 10 {
 		t.Fatal("read-ahead result not served from the cache")
 	}
+	b.Release()
+}
+
+// A block a reader holds keeps its bytes while the cache evicts it and
+// churns through pooled buffers for other blocks; only its release lets
+// the buffer go. Unloading the key of a held block wipes it at release.
+func TestBlockCacheHeldBlock(t *testing.T) {
+	const bs = 128 << 10
+	c := NewBlockCache(4 * (bs + TagRoom))
+	load := func(fill byte) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			b := GetBuf(bs + TagRoom)[:bs]
+			for i := range b {
+				b[i] = fill
+			}
+			return b, nil
+		}
+	}
+	held, err := c.Fetch(ck(0, 7), load(0xA0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i < 64; i++ {
+		b, err := c.Fetch(ck(i, 7), load(byte(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	if !bytes.Equal(held.B, block(0xA0, bs)) {
+		t.Fatal("a held block was reused for another block after its eviction")
+	}
+	b, _ := c.Fetch(ck(1, 7), load(1)) // cached? no: evicted long ago; loaded again
+	c.DropKey(7)
+	if b.B[0] != 1 || b.B[bs-1] != 1 {
+		t.Fatal("a block still held was wiped by DropKey")
+	}
+	kept := b.B
+	b.Release()
+	if !bytes.Equal(kept, make([]byte, bs)) {
+		t.Fatal("the plaintext of an unloaded key was not wiped at its release")
+	}
+	held.Release()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second release did not panic")
+		}
+	}()
+	held.Release()
 }
