@@ -264,9 +264,10 @@ func Decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 // the result is stored itself or a buffer from GetBuf, and stored is given
 // back when it is not the result (also on error).
 func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad []byte, owned bool) (out []byte, err error) {
+	result := true // the result is stored's buffer
 	if owned {
 		defer func() {
-			if err != nil || (len(out) > 0 && &out[0] != &stored[0]) {
+			if err != nil || !result {
 				PutBuf(stored)
 			}
 		}()
@@ -288,8 +289,10 @@ func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 			return nil, ErrKeyNotLoaded
 		}
 		var dst []byte // a new buffer
-		if owned {
+		if owned && cap(stored)-len(stored) >= TagRoom {
 			dst = stored[:0] // in place
+		} else {
+			result = false
 		}
 		pt, err := key.OpenTo(dst, crypto.PurposeData, stored, bp.IV, bp.Salt, bp.MAC, ad)
 		if err != nil {
@@ -307,7 +310,7 @@ func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 			PutBuf(dst)
 			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
-		b = d
+		b, result = d, false
 	} else if len(b) != int(bp.LSize) {
 		return nil, fmt.Errorf("%w: size %d, expected %d", ErrDamaged, len(b), bp.LSize)
 	}
