@@ -1,6 +1,7 @@
 package dmu
 
 import (
+	"bytes"
 	"fmt"
 
 	"coffer/internal/crypto"
@@ -180,6 +181,46 @@ func (o *Object) read(p []byte, off uint64) error {
 		off += n
 	}
 	return nil
+}
+
+// ReadVec is Read without copying what comes from the pool's block cache:
+// it appends the pieces of [off, off+n) in order to vecs, slices of cached
+// blocks (each held through the handle appended to hs, which the caller
+// releases once it is done with the bytes) or of new buffers (dirty
+// blocks, holes). Pieces that are slices of cached blocks must not be
+// modified. On error it releases what it took and returns nil.
+func (o *Object) ReadVec(off uint64, n int, vecs [][]byte, hs []*pool.Block) ([][]byte, []*pool.Block, error) {
+	o.os.mu.Lock()
+	defer o.os.mu.Unlock()
+	bs := uint64(o.dn.DataBlkSz)
+	if n > 0 {
+		o.readAhead(off/bs, (off+uint64(n)-1)/bs)
+	}
+	held := len(hs)
+	for n > 0 {
+		blkid := off / bs
+		in := off % bs
+		k := min(uint64(n), bs-in)
+		if blkid > o.dn.MaxBlkID && o.data[blkid] == nil {
+			vecs = append(vecs, make([]byte, k))
+		} else {
+			b, h, err := o.readBlock(blkid)
+			if err != nil {
+				for _, h := range hs[held:] {
+					h.Release()
+				}
+				return nil, nil, err
+			}
+			if h != nil {
+				vecs, hs = append(vecs, b[in:in+k]), append(hs, h)
+			} else {
+				vecs = append(vecs, bytes.Clone(b[in:in+k])) // dirty: may change once unlocked
+			}
+		}
+		n -= int(k)
+		off += k
+	}
+	return vecs, hs, nil
 }
 
 // Write writes p at off, growing the object as needed.

@@ -69,6 +69,10 @@ func (mt *mounted) unmount(t testing.TB) {
 		_ = mt.M.Unmount(true)
 	}
 	mt.M = nil
+	// Every reply has given back the cached blocks it was written from.
+	if h := mt.P.DP.Raw().Cache().Stats().Held; h != 0 {
+		t.Errorf("%d cached blocks still held after unmount", h)
+	}
 	// Every test leaves a consistent file system behind.
 	if err := mt.FS.Check(); err != nil {
 		t.Errorf("file system check after unmount: %v", err)

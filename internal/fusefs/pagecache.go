@@ -7,6 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"coffer/internal/pool"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Filling the kernel page cache with whole records.
@@ -215,21 +219,21 @@ func (m *Mount) store(j storeJob) {
 // record of which it is only a part, and the record was not stored in
 // this epoch, it reads the whole record (one decode, as the part would
 // cost) and queues the rest of it for a store.
-func (n *node) readRecord(dest []byte, off uint64) (int, error) {
+func (n *node) readRecord(dest []byte, off uint64) (fuse.ReadResult, error) {
 	fs := n.v.fs
 	p := &n.ps
 	gen := p.gen.Load() // before the data is read: a change after it is seen by the store
 	if p.writers.Load() != 0 || n.v.m.storeq == nil {
-		return fs.Read(n.id, dest, off)
+		return n.readCached(dest, off)
 	}
 	bs, err := fs.BlockSize(n.id)
 	if err != nil || bs < 2*pageSize || bs%pageSize != 0 {
-		return fs.Read(n.id, dest, off)
+		return n.readCached(dest, off)
 	}
 	b := uint64(bs)
 	rec := off / b * b
 	if uint64(len(dest)) >= b || (off+uint64(len(dest))-1)/b*b != rec || !p.claim(rec, gen, n.v.m.memPlenty()) {
-		return fs.Read(n.id, dest, off)
+		return n.readCached(dest, off)
 	}
 	buf := make([]byte, b)
 	k, err := fs.Read(n.id, buf, rec)
@@ -237,7 +241,7 @@ func (n *node) readRecord(dest []byte, off uint64) (int, error) {
 		p.mu.Lock()
 		delete(p.stored, rec)
 		p.mu.Unlock()
-		return 0, err
+		return nil, err
 	}
 	buf = buf[:k]
 	var got int
@@ -247,7 +251,67 @@ func (n *node) readRecord(dest []byte, off uint64) (int, error) {
 	skipFrom := off &^ (pageSize - 1)
 	skipTo := (off + uint64(len(dest)) + pageSize - 1) &^ (pageSize - 1)
 	n.v.m.queueStore(storeJob{n: n, gen: gen, off: rec, data: buf, skipFrom: skipFrom, skipTo: skipTo})
-	return got, nil
+	return fuse.ReadResultVector([][]byte{dest[:got]}), nil
+}
+
+// maxReplyVecs bounds the pieces of a READ reply written with writev: a
+// file of small blocks gives a piece per block (2,048 for 1 MiB of 512-byte
+// blocks), and writev refuses more than IOV_MAX (1,024) with EINVAL, which
+// leaves the reader waiting for ever. Such replies are copied instead.
+const maxReplyVecs = 64
+
+// readCached answers a READ of dest at off from the blocks as the block
+// cache holds them: the reply is written (writev) straight from the cached
+// blocks, which are released once it is sent, instead of copying every
+// byte into the request's buffer first.
+func (n *node) readCached(dest []byte, off uint64) (fuse.ReadResult, error) {
+	vecs, hs, err := n.v.fs.ReadVec(n.id, len(dest), off)
+	if err != nil {
+		return nil, err
+	}
+	r := &cachedRead{vecs: vecs, hs: hs}
+	if len(vecs) > maxReplyVecs {
+		b, _ := r.Bytes(dest)
+		r.Done()
+		return fuse.ReadResultVector([][]byte{b}), nil
+	}
+	return r, nil
+}
+
+// cachedRead is the reply of readCached. go-fuse writes it with writev
+// (it has Slices) and calls Done once the reply is written or dropped.
+type cachedRead struct {
+	vecs [][]byte
+	hs   []*pool.Block
+	done atomic.Bool
+}
+
+func (r *cachedRead) Size() int {
+	n := 0
+	for _, v := range r.vecs {
+		n += len(v)
+	}
+	return n
+}
+
+func (r *cachedRead) Bytes(buf []byte) ([]byte, fuse.Status) {
+	buf = buf[:0]
+	for _, v := range r.vecs {
+		buf = append(buf, v...)
+	}
+	return buf, fuse.OK
+}
+
+func (r *cachedRead) Slices() ([][]byte, fuse.Status) { return r.vecs, fuse.OK }
+
+func (r *cachedRead) Done() {
+	if r.done.Swap(true) {
+		return
+	}
+	for _, h := range r.hs {
+		h.Release()
+	}
+	r.vecs, r.hs = nil, nil
 }
 
 // memPlenty reports whether at least a quarter of the host's memory is

@@ -65,6 +65,9 @@ func (b *Block) Release() {
 		c.mu.Unlock()
 		panic("pool: cached block released twice")
 	}
+	if b.refs == 0 {
+		c.held--
+	}
 	c.freeIfUnused(b)
 	c.mu.Unlock()
 }
@@ -106,6 +109,7 @@ type BlockCache struct {
 	inflight map[CacheKey]*flight
 	gen      uint64 // bumped by DropKey and Clear: loads begun before are not kept
 	prefetch int    // read-ahead loads running
+	held     int64  // blocks with a reader holding them
 	wg       sync.WaitGroup
 
 	hits, misses uint64
@@ -125,12 +129,12 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 		c.lru.MoveToFront(e)
 		c.hits++
 		b := e.Value.(*Block)
-		b.refs++
+		c.hold(b)
 		c.mu.Unlock()
 		return b, nil
 	}
 	if f, ok := c.inflight[k]; ok {
-		f.blk.refs++
+		c.hold(f.blk)
 		c.mu.Unlock()
 		<-f.done
 		if f.err != nil {
@@ -146,7 +150,7 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 	}
 	c.misses++
 	f := c.begin(k)
-	f.blk.refs++
+	c.hold(f.blk)
 	c.mu.Unlock()
 	c.load(k, f, load)
 	if f.err != nil {
@@ -162,7 +166,19 @@ func (c *BlockCache) loose(load func() ([]byte, error)) (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Block{B: b, c: c, refs: 1}, nil
+	blk := &Block{B: b, c: c}
+	c.mu.Lock()
+	c.hold(blk)
+	c.mu.Unlock()
+	return blk, nil
+}
+
+// hold takes a reference for a reader; mu held.
+func (c *BlockCache) hold(b *Block) {
+	if b.refs == 0 {
+		c.held++
+	}
+	b.refs++
 }
 
 // Prefetch starts loading k in the background unless it is cached, being
@@ -300,6 +316,7 @@ func (c *BlockCache) Clear() {
 // CacheStats are the cache's counters.
 type CacheStats struct {
 	Bytes, Entries int64
+	Held           int64 // blocks handed out and not released yet
 	Hits, Misses   uint64
 }
 
@@ -307,5 +324,5 @@ type CacheStats struct {
 func (c *BlockCache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CacheStats{Bytes: c.size, Entries: int64(len(c.m)), Hits: c.hits, Misses: c.misses}
+	return CacheStats{Bytes: c.size, Entries: int64(len(c.m)), Held: c.held, Hits: c.hits, Misses: c.misses}
 }

@@ -186,7 +186,13 @@ func TestBlockCacheHeldBlock(t *testing.T) {
 	if !bytes.Equal(kept, make([]byte, bs)) {
 		t.Fatal("the plaintext of an unloaded key was not wiped at its release")
 	}
+	if h := c.Stats().Held; h != 1 {
+		t.Fatalf("%d blocks held, want 1", h)
+	}
 	held.Release()
+	if h := c.Stats().Held; h != 0 {
+		t.Fatalf("%d blocks held after every release", h)
+	}
 	defer func() {
 		if recover() == nil {
 			t.Fatal("a second release did not panic")

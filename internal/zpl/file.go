@@ -2,6 +2,8 @@ package zpl
 
 import (
 	"syscall"
+
+	"coffer/internal/pool"
 )
 
 // MaxFileSize bounds file offsets (the DMU addresses 2^63 bytes; keep a
@@ -28,6 +30,30 @@ func (fs *FS) Read(id uint64, p []byte, off uint64) (int, error) {
 		return 0, ioErr(err)
 	}
 	return int(n), nil
+}
+
+// ReadVec is Read without copying the blocks that come from the pool's
+// block cache (dmu.Object.ReadVec): it returns up to n bytes of file id at
+// off as pieces, and the handles to release once they are sent.
+func (fs *FS) ReadVec(id uint64, n int, off uint64) ([][]byte, []*pool.Block, error) {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	ino, err := fs.inode(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ino.a.IsDir() {
+		return nil, nil, syscall.EISDIR
+	}
+	if off >= ino.a.Size {
+		return nil, nil, nil
+	}
+	k := min(uint64(n), ino.a.Size-off)
+	vecs, hs, err := ino.obj.ReadVec(off, int(k), nil, nil)
+	if err != nil {
+		return nil, nil, ioErr(err)
+	}
+	return vecs, hs, nil
 }
 
 // Write writes p to file id at off, extending it as needed (a write past
