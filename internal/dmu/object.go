@@ -159,26 +159,43 @@ func (o *Object) Read(p []byte, off uint64) error {
 }
 
 func (o *Object) read(p []byte, off uint64) error {
+	return o.eachPiece(off, len(p), func(piece []byte, k int, h *pool.Block) {
+		if piece == nil {
+			clear(p[:k])
+		} else {
+			copy(p, piece)
+			h.Release()
+		}
+		p = p[k:]
+	})
+}
+
+// eachPiece calls fn, with os.mu held, for the pieces of [off, off+n) in
+// order, one per block: k bytes, piece nil for the space past the last
+// block (zeros), else a slice of the block that fn releases through h
+// (nil: nothing to release; a dirty block's bytes may change once os.mu is
+// dropped). A sequential reader's next blocks are asked for first.
+func (o *Object) eachPiece(off uint64, n int, fn func(piece []byte, k int, h *pool.Block)) error {
 	bs := uint64(o.dn.DataBlkSz)
-	if len(p) > 0 {
-		o.readAhead(off/bs, (off+uint64(len(p))-1)/bs)
+	if n > 0 {
+		o.readAhead(off/bs, (off+uint64(n)-1)/bs)
 	}
-	for len(p) > 0 {
+	for n > 0 {
 		blkid := off / bs
 		in := off % bs
-		n := min(uint64(len(p)), bs-in)
-		if blkid > o.dn.MaxBlkID && o.data[blkid] == nil {
-			clear(p[:n])
-		} else {
-			b, h, err := o.readBlock(blkid)
+		k := min(uint64(n), bs-in)
+		var piece []byte
+		var h *pool.Block
+		if blkid <= o.dn.MaxBlkID || o.data[blkid] != nil {
+			b, bh, err := o.readBlock(blkid)
 			if err != nil {
 				return err
 			}
-			copy(p[:n], b[in:in+n])
-			h.Release()
+			piece, h = b[in:in+k], bh
 		}
-		p = p[n:]
-		off += n
+		fn(piece, int(k), h)
+		n -= int(k)
+		off += k
 	}
 	return nil
 }
@@ -192,33 +209,22 @@ func (o *Object) read(p []byte, off uint64) error {
 func (o *Object) ReadVec(off uint64, n int, vecs [][]byte, hs []*pool.Block) ([][]byte, []*pool.Block, error) {
 	o.os.mu.Lock()
 	defer o.os.mu.Unlock()
-	bs := uint64(o.dn.DataBlkSz)
-	if n > 0 {
-		o.readAhead(off/bs, (off+uint64(n)-1)/bs)
-	}
 	held := len(hs)
-	for n > 0 {
-		blkid := off / bs
-		in := off % bs
-		k := min(uint64(n), bs-in)
-		if blkid > o.dn.MaxBlkID && o.data[blkid] == nil {
+	err := o.eachPiece(off, n, func(piece []byte, k int, h *pool.Block) {
+		switch {
+		case piece == nil:
 			vecs = append(vecs, make([]byte, k))
-		} else {
-			b, h, err := o.readBlock(blkid)
-			if err != nil {
-				for _, h := range hs[held:] {
-					h.Release()
-				}
-				return nil, nil, err
-			}
-			if h != nil {
-				vecs, hs = append(vecs, b[in:in+k]), append(hs, h)
-			} else {
-				vecs = append(vecs, bytes.Clone(b[in:in+k])) // dirty: may change once unlocked
-			}
+		case h != nil:
+			vecs, hs = append(vecs, piece), append(hs, h)
+		default:
+			vecs = append(vecs, bytes.Clone(piece)) // dirty: may change once unlocked
 		}
-		n -= int(k)
-		off += k
+	})
+	if err != nil {
+		for _, h := range hs[held:] {
+			h.Release()
+		}
+		return nil, nil, err
 	}
 	return vecs, hs, nil
 }
