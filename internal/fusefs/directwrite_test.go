@@ -143,18 +143,15 @@ func TestDirectWriteCoherent(t *testing.T) {
 	}
 }
 
-// TestDirectWriteKillsPrivs: a write by another user than root clears
-// the set-user-ID and set-group-ID bits of a group-executable file, and
-// any write removes the file's capabilities, as the kernel does before a
-// cached write and as ext4 does, through a write-only descriptor (direct)
-// as through a read-write one; root's writes keep the set-ID bits. stat
-// right after the write shows the new mode.
-func TestDirectWriteKillsPrivs(t *testing.T) {
-	// cap_net_raw=ep as setcap(8) writes it: struct vfs_cap_data,
-	// revision 2 with the effective flag, permitted bit 13.
-	capNetRaw := []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+// capNetRaw is cap_net_raw=ep as setcap(8) writes it: struct
+// vfs_cap_data, revision 2 with the effective flag, permitted bit 13.
+var capNetRaw = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// mountForNobody mounts a new encrypted file system whose root the nobody
+// user can reach and write.
+func mountForNobody(t *testing.T) *mounted {
+	t.Helper()
 	mt := mountNew(t, true)
-	// The nobody user must reach the mount point.
 	for d := mt.Dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -163,6 +160,16 @@ func TestDirectWriteKillsPrivs(t *testing.T) {
 	if err := os.Chmod(mt.Dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
+	return mt
+}
+
+// TestDirectWriteKillsPrivs: a write by another user than root clears
+// the set-user-ID and set-group-ID bits of a group-executable file, and
+// any write removes the file's capabilities, as ext4 does, through a
+// write-only descriptor (direct) as through a read-write one; root's writes keep the set-ID bits. stat
+// right after the write shows the new mode.
+func TestDirectWriteKillsPrivs(t *testing.T) {
+	mt := mountForNobody(t)
 	write := func(uid uint32, script, path string) {
 		t.Helper()
 		cmd := exec.Command("/bin/sh", "-c", script, "sh", path)
@@ -210,6 +217,73 @@ func TestDirectWriteKillsPrivs(t *testing.T) {
 			t.Errorf("%s: content %q, %v", c.name, b, err)
 		}
 		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestChownTruncateKillPrivs: as on ext4, chown of a file clears its
+// set-user-ID bit and, when it is group-executable, its set-group-ID bit,
+// even by root, and removes its capabilities; a truncate by another user
+// than root clears the set-ID bits as a write does; root's truncate keeps
+// them. Directories keep theirs across chown.
+func TestChownTruncateKillPrivs(t *testing.T) {
+	mt := mountForNobody(t)
+	const nobody = 65534
+	setID := os.ModeSetuid | os.ModeSetgid
+	for _, c := range []struct {
+		name  string
+		mode  os.FileMode // before
+		dir   bool
+		op    func(path string) error
+		want  os.FileMode
+		noCap bool // capabilities gone
+	}{
+		{"chown by root, group-executable", 0o775 | setID, false, func(p string) error { return os.Chown(p, nobody, nobody) }, 0o775, true},
+		{"chown by root, not group-executable", 0o765 | setID, false, func(p string) error { return os.Chown(p, nobody, nobody) }, 0o765 | os.ModeSetgid, true},
+		{"chown of a directory", 0o775 | os.ModeSetgid, true, func(p string) error { return os.Chown(p, nobody, nobody) }, 0o775 | os.ModeSetgid | os.ModeDir, false},
+		{"truncate by nobody", 0o777 | setID, false, func(p string) error {
+			cmd := exec.Command("truncate", "-s", "1", p)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return errors.New(string(out))
+			}
+			return nil
+		}, 0o777, false},
+		{"truncate by root", 0o777 | setID, false, func(p string) error { return os.Truncate(p, 1) }, 0o777 | setID, false},
+	} {
+		path := filepath.Join(mt.Dir, "prog")
+		if c.dir {
+			if err := os.Mkdir(path, 0o775); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(path, []byte("xx"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if !c.dir {
+			if err := unix.Setxattr(path, "security.capability", capNetRaw, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.op(path); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode() &^ (os.ModeType &^ os.ModeDir); got != c.want {
+			t.Errorf("%s: mode %v, want %v", c.name, got, c.want)
+		}
+		if c.noCap {
+			if _, err := unix.Getxattr(path, "security.capability", make([]byte, 64)); !errors.Is(err, unix.ENODATA) {
+				t.Errorf("%s: file capabilities after it: %v, want ENODATA", c.name, err)
+			}
+		}
+		if err := os.RemoveAll(path); err != nil {
 			t.Fatal(err)
 		}
 	}

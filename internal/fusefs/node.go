@@ -142,6 +142,20 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		ns := t.UnixNano()
 		s.Mtime = &ns
 	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 && s.Mode == nil {
+		// A chown, or a truncate by a caller without CAP_FSETID, with
+		// FUSE_HANDLE_KILLPRIV_V2 (mount.go): the kernel left clearing the
+		// set-ID bits to the daemon. The file capabilities are the
+		// kernel's to remove, as without the capability.
+		cur, err := n.v.fs.Getattr(n.id)
+		if err != nil {
+			return errno(err)
+		}
+		uid, gid := caller(ctx)
+		if m := killSetID(cur.Mode, cur.GID, uid, gid); cur.Mode&syscall.S_IFMT != syscall.S_IFDIR && m != cur.Mode&0o7777 {
+			s.Mode = &m
+		}
+	}
 	var a zpl.Attr
 	var err error
 	if s.Size != nil {
@@ -162,7 +176,6 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 type handle struct {
 	n        *node
 	writable bool // counted in n.ps.writers
-	direct   bool // opened with FOPEN_DIRECT_IO: WRITE clears set-ID bits itself
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
@@ -185,7 +198,7 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 // docs/design/architecture.md. Readers of the same file keep their cache:
 // the kernel drops the cached pages of a range after a direct write to it.
 // The kernel does not clear set-ID bits or file capabilities before a
-// direct write; Write does (killPrivs).
+// direct write; Write does (killPrivs), for every handle.
 func (n *node) openFlags(flags uint32) uint32 {
 	if n.v.live {
 		n.ps.dropped()
@@ -205,7 +218,6 @@ func (n *node) newHandle(flags uint32) (*handle, uint32) {
 		n.ps.change(func() { n.ps.writers.Add(1) })
 	}
 	of := n.openFlags(flags)
-	h.direct = of&fuse.FOPEN_DIRECT_IO != 0
 	return h, of
 }
 
@@ -257,10 +269,8 @@ func (n *node) Read(ctx context.Context, f gofs.FileHandle, dest []byte, off int
 
 func (n *node) Write(ctx context.Context, f gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	defer n.ps.gen.Add(1) // only a second guard: a write needs a writable handle
-	if h, ok := f.(*handle); ok && h.direct {
-		if e := n.killPrivs(ctx); e != 0 {
-			return 0, e
-		}
+	if e := n.killPrivs(ctx); e != 0 {
+		return 0, e
 	}
 	k, err := n.v.fs.Write(n.id, data, uint64(off))
 	if err != nil {
@@ -278,7 +288,10 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 	return errno(n.v.fs.Sync())
 }
 
-func (n *node) Flush(ctx context.Context, f gofs.FileHandle) syscall.Errno { return 0 }
+// Flush answers ENOSYS, after which the kernel sends no more FLUSH on this
+// mount: close(2) then waits for no round trip. Nothing is pending at a
+// close: a WRITE is answered once its data is in the object set.
+func (n *node) Flush(ctx context.Context, f gofs.FileHandle) syscall.Errno { return syscall.ENOSYS }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
@@ -386,15 +399,14 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	return uint32(copy(dest, b)), 0
 }
 
-// killPrivs does for a WRITE through a direct handle what the kernel does
-// itself before a write through a cached one (file_remove_privs), and
-// skips for direct I/O:
+// killPrivs does for every WRITE what the kernel does itself before a
+// cached write without FUSE_HANDLE_KILLPRIV_V2 (file_remove_privs), and
+// leaves to the daemon for direct I/O and, with that capability (mount.go),
+// for all writes:
 //   - any writer removes the file capabilities (security.capability);
 //   - a writer other than root clears the set-user-ID bit, and the
 //     set-group-ID bit when the file is group-executable or the writer's
-//     group is not the file's (the kernel also spares a writer in the
-//     file's group through a supplementary group; FUSE does not pass
-//     those, so such a writer clears the bit too).
+//     group is not the file's (killSetID).
 //
 // Without it, an unprivileged user could change a writable set-user-ID or
 // capability-carrying program and keep its privileges. The cached
@@ -420,14 +432,9 @@ func (n *node) killPrivs(ctx context.Context) syscall.Errno {
 	if uid == 0 {
 		return 0
 	}
-	kill := uint32(syscall.S_ISUID)
-	if mode&syscall.S_IXGRP != 0 || gid != a.GID {
-		kill |= syscall.S_ISGID
-	}
-	if mode&kill == 0 {
+	if mode = killSetID(mode, a.GID, uid, gid); mode == a.Mode&0o7777 {
 		return 0
 	}
-	mode &^= kill
 	if _, err := n.v.fs.Setattr(n.id, zpl.SetAttr{Mode: &mode}); err != nil {
 		return errno(err)
 	}
@@ -435,6 +442,21 @@ func (n *node) killPrivs(ctx context.Context) syscall.Errno {
 	// lock for it, so it is safe from within the WRITE.
 	_ = n.NotifyContent(-1, 0)
 	return 0
+}
+
+// killSetID is mode (permission bits) with the set-ID bits cleared that a
+// write, truncate or chown by caller uid, gid clears, as Linux's
+// setattr_should_drop_suidgid: set-user-ID always; set-group-ID when the
+// file is group-executable or, for a caller other than root, when the
+// caller's group is not the file's group fileGID (the kernel also spares
+// a caller in that group through a supplementary group; FUSE does not pass
+// those, so such a caller clears the bit too).
+func killSetID(mode, fileGID, uid, gid uint32) uint32 {
+	kill := uint32(syscall.S_ISUID)
+	if mode&syscall.S_IXGRP != 0 || (uid != 0 && gid != fileGID) {
+		kill |= syscall.S_ISGID
+	}
+	return mode & 0o7777 &^ kill
 }
 
 // xattrCapability holds a file's capabilities (setcap(8)).
