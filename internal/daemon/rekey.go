@@ -68,9 +68,14 @@ func (d *Daemon) Rekey(ctx context.Context, c api.Caller, req api.RekeyReq) (api
 		return api.RekeyResp{}, err
 	}
 	names, err := dp.RekeyTargets(req.Name, req.Recursive)
-	if err != nil && !req.Recursive && dp.RekeyRunning(req.Name) {
-		// Already running (resumed when the key was loaded): follow it.
-		return api.RekeyResp{Datasets: []string{req.Name}}, nil
+	for try := 0; err != nil && !req.Recursive && try < 3; try++ {
+		if dp.RekeyRunning(req.Name) {
+			// Already running (resumed when the key was loaded): follow it.
+			return api.RekeyResp{Datasets: []string{req.Name}}, nil
+		}
+		// The rekey that made RekeyTargets refuse may have ended since it
+		// looked: look again, and start a new one if nothing is in the way.
+		names, err = dp.RekeyTargets(req.Name, req.Recursive)
 	}
 	d.auditLog(c, "rekey", req.Name, err)
 	if err != nil {
