@@ -166,8 +166,9 @@ func mountForNobody(t *testing.T) *mounted {
 // TestDirectWriteKillsPrivs: a write by another user than root clears
 // the set-user-ID and set-group-ID bits of a group-executable file, and
 // any write removes the file's capabilities, as ext4 does, through a
-// write-only descriptor (direct) as through a read-write one; root's writes keep the set-ID bits. stat
-// right after the write shows the new mode.
+// write-only descriptor (direct) as through a read-write one; root's
+// writes keep the set-ID bits. stat right after the write shows the new
+// mode.
 func TestDirectWriteKillsPrivs(t *testing.T) {
 	mt := mountForNobody(t)
 	write := func(uid uint32, script, path string) {

@@ -152,7 +152,8 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 			return errno(err)
 		}
 		uid, gid := caller(ctx)
-		if m := killSetID(cur.Mode, cur.GID, uid, gid); cur.Mode&syscall.S_IFMT != syscall.S_IFDIR && m != cur.Mode&0o7777 {
+		m := killSetID(cur.Mode, cur.GID, uid, gid)
+		if cur.Mode&syscall.S_IFMT != syscall.S_IFDIR && m != cur.Mode&0o7777 {
 			s.Mode = &m
 		}
 	}
