@@ -107,6 +107,40 @@ func (f *Figure) finish() {
 	f.Pass = pass(f.Median, f.Target, f.Dir)
 }
 
+// orderNote describes a figure's pairs split by which of subject and peer
+// was measured first: order() runs the subject first in the pairs with an
+// even index and the peer first in the others. Where the position in a
+// pair changes a value more than the code under test does, the two halves
+// differ widely and the median is set by whichever half holds the middle
+// pair; the note shows both halves so that a reader can see it.
+func (f *Figure) orderNote() string {
+	var sFirst, pFirst [3][]float64 // subject values, peer values, ratios
+	for i := range min(len(f.Subj), len(f.PeerV)) {
+		if f.PeerV[i] == 0 {
+			continue
+		}
+		h := &sFirst
+		if i%2 == 1 {
+			h = &pFirst
+		}
+		h[0] = append(h[0], f.Subj[i])
+		h[1] = append(h[1], f.PeerV[i])
+		h[2] = append(h[2], f.Subj[i]/f.PeerV[i])
+	}
+	half := func(who string, h [3][]float64) string {
+		if len(h[2]) == 0 {
+			return fmt.Sprintf("no pair with %s first", who)
+		}
+		pairs := "pairs"
+		if len(h[2]) == 1 {
+			pairs = "pair"
+		}
+		return fmt.Sprintf("%d %s with %s first: median %s against %s %s, %sx", len(h[2]), pairs, who,
+			fmtNum(median(h[0])), fmtNum(median(h[1])), f.Unit, fmtNum(median(h[2])))
+	}
+	return half("coffer", sFirst) + "; " + half(f.Peer, pFirst) + "."
+}
+
 // score is how far a figure is from its target, > 1 when met: ratio/target
 // for AtLeast, target/ratio for AtMost.
 func (f *Figure) score() float64 {

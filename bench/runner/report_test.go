@@ -223,3 +223,18 @@ func TestOrderAlternatesWhoGoesFirst(t *testing.T) {
 		t.Fatal("order changed its input")
 	}
 }
+
+func TestOrderNoteSplitsPairsByWhoWentFirst(t *testing.T) {
+	f := &Figure{Peer: "the disk", Unit: "MB/s",
+		Subj:  []float64{800, 1200, 900, 1300, 700},
+		PeerV: []float64{4000, 600, 3800, 700, 0}}
+	got := f.orderNote()
+	want := "2 pairs with coffer first: median 850 against 3900 MB/s, 0.218x; " +
+		"2 pairs with the disk first: median 1250 against 650 MB/s, 1.93x."
+	if got != want {
+		t.Fatalf("orderNote:\n got %q\nwant %q", got, want)
+	}
+	if got := (&Figure{Peer: "p", Unit: "s", Subj: []float64{1}, PeerV: []float64{2}}).orderNote(); !strings.Contains(got, "1 pair with coffer first") || !strings.Contains(got, "no pair with p first") {
+		t.Fatalf("one pair: %q", got)
+	}
+}
