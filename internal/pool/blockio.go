@@ -231,17 +231,24 @@ func (p *Pool) ReadStoredBuf(bp *format.BlockPointer) ([]byte, error) {
 }
 
 func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
-	return p.readStoredCount(bp, buf, true)
+	return p.readStoredCount(bp, buf, true, false)
 }
 
-func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count bool) ([]byte, error) {
+// readStoredCount reads bp's stored bytes into buf; cold reads a block
+// loaded ahead of its reader past the host's page cache when it is not
+// there (vdev.Top.ReadAtCold), which may write into buf up to its cap.
+func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count, cold bool) ([]byte, error) {
 	if bp.IsHole() {
 		return nil, errors.New("read of a hole")
 	}
 	if int(bp.Vdev) >= len(p.tops) {
 		return nil, fmt.Errorf("%w: vdev %d does not exist", ErrDamaged, bp.Vdev)
 	}
-	err := p.tops[bp.Vdev].ReadAt(buf, int64(bp.Offset), func(b []byte) bool { return ChecksumOK(bp, b) })
+	read := p.tops[bp.Vdev].ReadAt
+	if cold {
+		read = p.tops[bp.Vdev].ReadAtCold
+	}
+	err := read(buf, int64(bp.Offset), func(b []byte) bool { return ChecksumOK(bp, b) })
 	if err != nil {
 		if count {
 			p.noteDamaged()
@@ -322,7 +329,10 @@ func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 	return b, nil
 }
 
-// ReadBlock reads, verifies and decodes a block.
+// ReadBlock reads, verifies and decodes a block. A level-0 data block that
+// is not in the host's page cache is read past it (vdev.Leaf.ReadAtCold):
+// its plaintext is cached above the pool, and its ciphertext is not read
+// again.
 func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
 	return p.readBlock(bp, key, ad, true)
 }
@@ -339,7 +349,10 @@ func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []b
 	// result, from GetBuf, belongs to the caller.
 	n := int(bp.PSize)
 	buf := GetBuf(n + TagRoom)[:n]
-	stored, err := p.readStoredCount(bp, buf, count)
+	// File data is read past the host's page cache when it is not there;
+	// metadata, read again and again, through it.
+	cold := bp.Type == format.TypeData && bp.Level == 0
+	stored, err := p.readStoredCount(bp, buf, count, cold)
 	if err != nil {
 		PutBuf(buf)
 		return nil, err

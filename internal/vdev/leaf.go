@@ -71,6 +71,14 @@ type Leaf struct {
 	reserved  atomic.Int64
 	holes     []hole
 	holeCount atomic.Int64
+
+	// The block store opened a second time with O_DIRECT, for ReadAtCold
+	// (leaf_linux.go); opened at its first use, nil when the host file
+	// system refuses O_DIRECT. noDirect is set when a direct read failed
+	// for a reason other than the disk's, and turns direct reads off.
+	directOnce sync.Once
+	direct     *os.File
+	noDirect   atomic.Bool
 }
 
 // KickBytes is how much a leaf writes to its block store before it asks
@@ -449,6 +457,10 @@ func (l *Leaf) Status() Status {
 // be opened again.
 func (l *Leaf) Close() error {
 	err := errors.Join(l.data.Close(), l.ring.Close())
+	l.directOnce.Do(func() {}) // no direct file is opened after Close
+	if l.direct != nil {
+		err = errors.Join(err, l.direct.Close())
+	}
 	return errors.Join(err, closeLock(l.lock))
 }
 

@@ -100,11 +100,26 @@ func (t *Top) readOrder(withVerify bool) []*Leaf {
 // and ReadAt returns nil. When no copy verifies the error wraps ErrChecksum;
 // when no child could be read at all, it wraps the last I/O error.
 func (t *Top) ReadAt(p []byte, off int64, verify func([]byte) bool) error {
+	return t.readAt(p, off, verify, false)
+}
+
+// ReadAtCold is ReadAt for a block read ahead of its reader: each child
+// reads it with Leaf.ReadAtCold, past the host's page cache when it is not
+// there. It may write into p up to cap(p).
+func (t *Top) ReadAtCold(p []byte, off int64, verify func([]byte) bool) error {
+	return t.readAt(p, off, verify, true)
+}
+
+func (t *Top) readAt(p []byte, off int64, verify func([]byte) bool, cold bool) error {
 	var bad []*Leaf
 	var ioErr error
 	sawData := false
 	for _, l := range t.readOrder(verify != nil) {
-		if err := l.ReadAt(p, off); err != nil {
+		read := l.ReadAt
+		if cold {
+			read = l.ReadAtCold
+		}
+		if err := read(p, off); err != nil {
 			ioErr = err
 			bad = append(bad, l)
 			continue
