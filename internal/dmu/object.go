@@ -37,6 +37,7 @@ type Object struct {
 	// Read-ahead state: the block after the last one read, and the first
 	// block not yet asked for.
 	raNext, raIssued uint64
+	raStream         bool              // the last read was near the one before it
 	wb               map[uint64]*wbJob // level-0 blocks being written ahead (writebehind.go)
 }
 
@@ -133,7 +134,7 @@ func (o *Object) readBlock(blkid uint64) ([]byte, *pool.Block, error) {
 	if bp.IsHole() {
 		return make([]byte, o.dn.DataBlkSz), nil, nil
 	}
-	b, h, err := o.os.readData(&bp, o.id, blkid)
+	b, h, err := o.os.readData(&bp, o.id, blkid, o.raStream)
 	if err != nil {
 		return nil, nil, err
 	}

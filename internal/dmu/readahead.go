@@ -14,14 +14,23 @@ const ReadAheadBlocks = 32
 // into pieces smaller than a block) or loaded ahead is decoded once. A
 // block from the cache comes with its handle, which the caller releases
 // once it has copied what it needs (nil: the bytes are the caller's).
-func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64) ([]byte, *pool.Block, error) {
+//
+// stream says the reader reads sequentially: the block is then read as
+// read-ahead reads it (pool.ReadStreamBlock).
+func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64, stream bool) ([]byte, *pool.Block, error) {
 	if obj == metaObject || bp.Type != format.TypeData || (os.Encrypted() && os.key == nil) {
 		b, err := os.readBP(bp, obj, 0, blkid)
 		return b, nil, err
 	}
 	k := pool.KeyFor(bp, os.keyGUID, obj, blkid)
 	bpc := *bp
-	h, err := os.pool.Cache().Fetch(k, func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) })
+	load := func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) }
+	if stream {
+		load = func() ([]byte, error) {
+			return os.pool.ReadStreamBlock(&bpc, os.key, blockAD(os.keyGUID, obj, 0, blkid, bpc.Birth))
+		}
+	}
+	h, err := os.pool.Cache().Fetch(k, load)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -34,6 +43,10 @@ func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64) ([]byte, 
 func (o *Object) readAhead(first, last uint64) {
 	os := o.os
 	seq := first == o.raNext || (o.raNext > 0 && first == o.raNext-1)
+	// FUSE answers a sequential reader's READs on several goroutines, so
+	// they may reach here a little out of order: a read within
+	// ReadAheadBlocks of the last one still belongs to the stream.
+	o.raStream = seq || (o.raNext > 0 && first+ReadAheadBlocks >= o.raNext && first <= o.raNext+ReadAheadBlocks)
 	o.raNext = last + 1
 	if !seq || o.id == metaObject || (os.Encrypted() && os.key == nil) {
 		o.raIssued = 0

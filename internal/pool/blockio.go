@@ -329,29 +329,34 @@ func decode(bp *format.BlockPointer, stored []byte, key *crypto.DatasetKey, ad [
 	return b, nil
 }
 
-// ReadBlock reads, verifies and decodes a block. A level-0 data block that
-// is not in the host's page cache is read past it (vdev.Leaf.ReadAtCold):
-// its plaintext is cached above the pool, and its ciphertext is not read
-// again.
+// ReadBlock reads, verifies and decodes a block.
 func (p *Pool) ReadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
-	return p.readBlock(bp, key, ad, true)
+	return p.readBlock(bp, key, ad, true, false)
+}
+
+// ReadStreamBlock is ReadBlock for a level-0 data block of a sequential
+// reader. When it is not in the host's page cache it is read past it
+// (vdev.Leaf.ReadAtCold): its plaintext is cached above the pool and its
+// ciphertext is not read again. Random reads keep the page cache, which
+// serves their re-reads (fio's random 4 KiB reads ran at 98,000–106,000
+// IOPS with every data block read direct, against 164,000–209,000).
+func (p *Pool) ReadStreamBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
+	return p.readBlock(bp, key, ad, true, true)
 }
 
 // ReadAheadBlock is ReadBlock for a block read ahead of its reader: a
 // damaged block is not counted, as the reader reads it again and counts it
-// then (a failed read is not cached).
+// then (a failed read is not cached). It is read as ReadStreamBlock is.
 func (p *Pool) ReadAheadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte) ([]byte, error) {
-	return p.readBlock(bp, key, ad, false)
+	return p.readBlock(bp, key, ad, false, true)
 }
 
-func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count bool) ([]byte, error) {
+func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count, stream bool) ([]byte, error) {
 	// The buffer is decoded in place (room for the tag after it); the
 	// result, from GetBuf, belongs to the caller.
 	n := int(bp.PSize)
 	buf := GetBuf(n + TagRoom)[:n]
-	// File data is read past the host's page cache when it is not there;
-	// metadata, read again and again, through it.
-	cold := bp.Type == format.TypeData && bp.Level == 0
+	cold := stream && bp.Type == format.TypeData && bp.Level == 0
 	stored, err := p.readStoredCount(bp, buf, count, cold)
 	if err != nil {
 		PutBuf(buf)
