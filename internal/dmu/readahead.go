@@ -24,13 +24,13 @@ func (os *Objset) readData(bp *format.BlockPointer, obj, blkid uint64, stream bo
 	}
 	k := pool.KeyFor(bp, os.keyGUID, obj, blkid)
 	bpc := *bp
-	load := func() ([]byte, error) { return os.readBP(&bpc, obj, 0, blkid) }
+	read := os.pool.ReadBlock
 	if stream {
-		load = func() ([]byte, error) {
-			return os.pool.ReadStreamBlock(&bpc, os.key, blockAD(os.keyGUID, obj, 0, blkid, bpc.Birth))
-		}
+		read = os.pool.ReadStreamBlock
 	}
-	h, err := os.pool.Cache().Fetch(k, load)
+	h, err := os.pool.Cache().Fetch(k, func() ([]byte, error) {
+		return read(&bpc, os.key, blockAD(os.keyGUID, obj, 0, blkid, bpc.Birth))
+	})
 	if err != nil {
 		return nil, nil, err
 	}

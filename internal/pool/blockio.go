@@ -234,8 +234,8 @@ func (p *Pool) readStored(bp *format.BlockPointer, buf []byte) ([]byte, error) {
 	return p.readStoredCount(bp, buf, true, false)
 }
 
-// readStoredCount reads bp's stored bytes into buf; cold reads a block
-// loaded ahead of its reader past the host's page cache when it is not
+// readStoredCount reads bp's stored bytes into buf; cold reads a
+// sequential reader's block past the host's page cache when it is not
 // there (vdev.Top.ReadAtCold), which may write into buf up to its cap.
 func (p *Pool) readStoredCount(bp *format.BlockPointer, buf []byte, count, cold bool) ([]byte, error) {
 	if bp.IsHole() {

@@ -106,8 +106,8 @@ func hostFree(dir string) (uint64, error) {
 
 // Reading blocks past the page cache.
 //
-// A sequential reader's blocks are loaded ahead of it (dmu read-ahead)
-// with ReadAtCold. A block that is not in the host's page cache is read
+// A sequential reader's blocks (loaded ahead of it by dmu read-ahead, or
+// read by the reader itself) are read with ReadAtCold. A block that is not in the host's page cache is read
 // with O_DIRECT into the caller's buffer: on the project's machine a
 // buffered read of cold data ran at 750–870 MB/s with 8 to 32 reads of
 // 128 KiB in flight, and an O_DIRECT read at 1.6–2.0 GB/s with 8 or 16
@@ -132,7 +132,7 @@ const directAlign = 4096
 // too short for the rounded-up length.
 var bounce sync.Pool
 
-// ReadAtCold is ReadAt for a block read ahead of its reader: a block of
+// ReadAtCold is ReadAt for a block of a sequential reader: a block of
 // at least directMin bytes, at an aligned offset, that is not wholly in
 // the host's page cache is read with O_DIRECT; it may then write into p
 // up to cap(p) (the rounded-up length). Any failure of the direct

@@ -103,7 +103,7 @@ func (t *Top) ReadAt(p []byte, off int64, verify func([]byte) bool) error {
 	return t.readAt(p, off, verify, false)
 }
 
-// ReadAtCold is ReadAt for a block read ahead of its reader: each child
+// ReadAtCold is ReadAt for a block of a sequential reader: each child
 // reads it with Leaf.ReadAtCold, past the host's page cache when it is not
 // there. It may write into p up to cap(p).
 func (t *Top) ReadAtCold(p []byte, off int64, verify func([]byte) bool) error {
