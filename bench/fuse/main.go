@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"coffer/bench/internal/benchio"
 	"golang.org/x/sys/unix"
 )
 
@@ -192,7 +192,7 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
-			n, _ := io.CopyBuffer(io.Discard, in, make([]byte, 1<<20))
+			n, _ := benchio.ReadAll(in)
 			in.Close()
 			f.ReadMBps = append(f.ReadMBps, float64(n)/time.Since(start).Seconds()/1e6)
 			os.Remove(p)

@@ -7,7 +7,7 @@
 // every cold read both file systems are remounted and their backing files
 // evicted with fadvise(DONTNEED).
 //
-//	go run ./bench/runner --coffer bin/coffer --pipeline bin/bench-pipeline [--pairs 5] [--seq-pairs 9] [--size 1G] [--big-size 4G] [--quick] [--docs]
+//	go run ./bench/runner --coffer bin/coffer --pipeline bin/bench-pipeline [--pairs 5] [--seq-pairs 12] [--size 1G] [--big-size 4G] [--quick] [--docs]
 //
 // It writes bench/results/DATE.json and, for a full run (or with --docs),
 // the table and docs/benchmarks.png into docs/benchmarks.md. A quick run
@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"coffer/bench/internal/benchio"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,7 +92,7 @@ func main() {
 	flag.StringVar(&b.coffer, "coffer", "bin/coffer", "coffer binary")
 	flag.StringVar(&b.pipeline, "pipeline", "bin/bench-pipeline", "bench/pipeline binary (P5)")
 	flag.IntVar(&b.pairs, "pairs", 5, "interleaved pairs per figure")
-	flag.IntVar(&b.seqPairs, "seq-pairs", 9, "interleaved pairs of P1 and P2 (default 9; --pairs with --quick)")
+	flag.IntVar(&b.seqPairs, "seq-pairs", 12, "interleaved pairs of P1 and P2 (default 12, twice the six orders of the reads; --pairs with --quick)")
 	flag.StringVar(&seqS, "size", "", "file size for P1, P2, P4 (default 1G; 64M with --quick)")
 	flag.StringVar(&bigS, "big-size", "", "data set size for P6, P7, P8 (default 4G; 256M with --quick)")
 	flag.BoolVar(&b.quick, "quick", false, "small sizes and 2 pairs, to try it out; leaves docs/ alone unless --docs")
@@ -362,10 +363,46 @@ func evict(root string) {
 // ran dd conv=fsync at 289–344 MB/s against 850–1,340 later. With it,
 // three pairs wrote at 967–1,038 MB/s (coffer encrypted), 981–1,333
 // (unencrypted), 1,250–1,342 (dd) and 312–437 (gocryptfs).
+//
+// Evicting gives the next step only the pages the steps before it held,
+// so a step after one that read through two page caches (gocryptfs: the
+// cipher file and the mount) started with more cheap pages than a step
+// after one that read past them (coffer's O_DIRECT reads). settle and
+// every cold() end with freshPages, which gives each step the same amount.
 func (b *bench) settle() {
 	for _, d := range []string{b.mnt, b.gcMnt, b.vdev, b.gcCipher, b.bare} {
 		evict(d)
 	}
+	b.freshPages()
+}
+
+// freshPages faults in and frees twice the sequential file and 512 MiB
+// more (at most half of the available memory), so that the next timed
+// step takes page-cache pages the guest has not yet reported free to its
+// hypervisor, whatever ran before it. Measured on the project's machine,
+// a 1 GiB file written with dd conv=fsync, 25 s later a remount and
+// eviction, then dd bs=1M: 637–854 MB/s from the bare disk and 595–1,300
+// through coffer without it, 1.6–1.7 GB/s and 1.4–1.6 GB/s right after
+// touching and freeing 1.5 and 2.5 GiB. The kernel reports free pages of
+// 2 MiB and more about 2 s after they are freed, so this only evens out
+// the start of a step; a long step (P6) still runs into reported pages.
+func (b *bench) freshPages() {
+	n := 2*max(b.seq, 64<<20) + 512<<20
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		if free := int64(si.Freeram) * int64(si.Unit) / 2; n > free {
+			n = free
+		}
+	}
+	if n <= 0 {
+		return
+	}
+	m, err := unix.Mmap(-1, 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		log.Printf("fresh pages: %v", err)
+		return
+	}
+	unix.Munmap(m)
 }
 
 func freePort() string {
@@ -498,6 +535,7 @@ func (b *bench) cofferFS(ds string) target {
 		b.cof("unmount", "bench/"+ds)
 		evict(b.vdev)
 		b.mount("bench/" + ds)
+		b.freshPages()
 	}}
 }
 
@@ -506,11 +544,12 @@ func (b *bench) gocryptfs() target {
 		run(nil, nil, "umount", b.gcMnt)
 		evict(b.gcCipher)
 		b.gcMount()
+		b.freshPages()
 	}}
 }
 
 func (b *bench) bareDisk() target {
-	return target{name: "bare disk", dir: b.bare, cold: func() { evict(b.bare) }}
+	return target{name: "bare disk", dir: b.bare, cold: func() { evict(b.bare); b.freshPages() }}
 }
 
 // timed runs fn and returns its duration in seconds. During the last pair
@@ -554,6 +593,19 @@ func (b *bench) timed(op string, fn func()) float64 {
 	return d.Seconds()
 }
 
+// rotations3 are the six orders of three targets, listed so that across
+// six pairs each target runs twice in each position and each ordered pair
+// of targets runs back to back twice (a balanced design, see "P2 and the
+// order in a pair" in docs/benchmarks.md).
+var rotations3 = [6][3]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {0, 2, 1}, {2, 0, 1}, {1, 0, 2}}
+
+// balanced3 returns the three targets in pair's order of rotations3.
+func balanced3[T any](pair int, a, b, c T) []T {
+	xs := [3]T{a, b, c}
+	r := rotations3[pair%len(rotations3)]
+	return []T{xs[r[0]], xs[r[1]], xs[r[2]]}
+}
+
 // order alternates which of a pair goes first.
 func order[T any](pair int, xs ...T) []T {
 	if pair%2 == 1 {
@@ -582,7 +634,9 @@ func readAll(p string) int64 {
 		die("%v", err)
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(io.Discard, f, make([]byte, 1<<20))
+	// benchio.ReadAll reads in 1 MiB pieces; io.CopyBuffer to io.Discard,
+	// used before 2026-12-04 14:10, read in 8 KiB pieces.
+	n, err := benchio.ReadAll(f)
 	if err != nil {
 		die("read %s: %v", p, err)
 	}
@@ -618,11 +672,27 @@ func (b *bench) sequential(want func(string) bool) {
 		warm = 0
 	}
 	counted := b.seqPairs
-	p1gc.Note = fmt.Sprintf("P1 and P2: %d pairs, after %d warm-up pair and before 1 profiled pair (all four writes and three cold reads each), neither counted.", counted, warm)
+	p1gc.Note = fmt.Sprintf("P1 and P2: %d pairs, after %d warm-up pair and before 1 profiled pair (all four writes and three cold reads each), neither counted. The reads take the six orders of the three targets in turn, the writes the same order with the unencrypted file last or first.", counted, warm)
 	for p := -warm; p <= counted; p++ {
 		b.profiling = p == counted
+		// Reads take the balanced orders of rotations3; writes go in the
+		// same order, so each file waits about as long between its write
+		// and its read, with the unencrypted file (not read) last in the
+		// pairs with an even index and first in the others.
+		reads := balanced3(max(p, 0), enc, gc, bare)
+		writes := append(append([]target{}, reads...), plain)
+		if max(p, 0)%2 == 1 {
+			writes = append([]target{plain}, reads...)
+		}
+		wpos, rpos := map[string]int{}, map[string]int{}
+		for i, t := range writes {
+			wpos[t.name] = i
+		}
+		for i, t := range reads {
+			rpos[t.name] = i
+		}
 		w := map[string]float64{}
-		for _, t := range order(max(p, 0), enc, gc, bare, plain) {
+		for _, t := range writes {
 			op := ""
 			if t.name == enc.name {
 				op = "write"
@@ -634,13 +704,13 @@ func (b *bench) sequential(want func(string) bool) {
 			w[t.name] = mbps(b.seq, b.timed(op, func() { b.ddWrite(dst, int64(max(p, 0))*7%max(1, max(b.seq, b.big)>>20-mib), mib) }))
 		}
 		r := map[string]float64{}
-		for _, t := range order(max(p, 0), enc, gc, bare) {
+		for _, t := range reads {
 			op := ""
 			if t.name == enc.name {
 				op = "read"
 			}
-			t.cold()
 			b.settle()
+			t.cold()
 			var n int64
 			sec := b.timed(op, func() { n = readAll(filepath.Join(t.dir, "seq.bin")) })
 			r[t.name] = mbps(n, sec)
@@ -654,6 +724,11 @@ func (b *bench) sequential(want func(string) bool) {
 				kind, w[enc.name], w[gc.name], w[bare.name], w[plain.name], r[enc.name], r[gc.name], r[bare.name])
 			continue
 		}
+		p1gc.SubjFirst = append(p1gc.SubjFirst, wpos[enc.name] < wpos[gc.name])
+		p1dd.SubjFirst = append(p1dd.SubjFirst, wpos[enc.name] < wpos[bare.name])
+		p1pl.SubjFirst = append(p1pl.SubjFirst, wpos[enc.name] < wpos[plain.name])
+		p2gc.SubjFirst = append(p2gc.SubjFirst, rpos[enc.name] < rpos[gc.name])
+		p2bd.SubjFirst = append(p2bd.SubjFirst, rpos[enc.name] < rpos[bare.name])
 		p1gc.Subj, p1gc.PeerV = append(p1gc.Subj, w[enc.name]), append(p1gc.PeerV, w[gc.name])
 		p1dd.Subj, p1dd.PeerV = append(p1dd.Subj, w[enc.name]), append(p1dd.PeerV, w[bare.name])
 		p1pl.Subj, p1pl.PeerV = append(p1pl.Subj, w[enc.name]), append(p1pl.PeerV, w[plain.name])
@@ -888,9 +963,11 @@ func (b *bench) send(want func(string) bool) {
 				switch step {
 				case "send":
 					evict(b.vdev)
+					b.freshPages()
 					sendSec = b.timed("sendfull", func() { sendTo(devnull, "bench/big@s0") })
 				case "read":
 					evict(plain)
+					b.freshPages()
 					readSec = b.timed("", func() {
 						readN = 0
 						for i := range nfiles {
@@ -901,6 +978,7 @@ func (b *bench) send(want func(string) bool) {
 					os.RemoveAll(repo)
 					restic("init", "-q")
 					evict(plain)
+					b.freshPages()
 					resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 				}
 			}
@@ -960,9 +1038,11 @@ func (b *bench) send(want func(string) bool) {
 		for _, step := range order(p, "send", "restic") {
 			if step == "send" {
 				evict(b.vdev)
+				b.freshPages()
 				sendSec = b.timed("sendinc", func() { n = sendTo(io.Discard, "-i", "@"+prev, "bench/big@"+cur) })
 			} else {
 				evict(plain)
+				b.freshPages()
 				resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 			}
 		}
@@ -974,9 +1054,11 @@ func (b *bench) send(want func(string) bool) {
 		for _, step := range order(p, "send", "restic") {
 			if step == "send" {
 				evict(b.vdev)
+				b.freshPages()
 				sendSec = b.timed("sendnone", func() { sendTo(io.Discard, "-i", "@"+prev, "bench/big@"+cur) })
 			} else {
 				evict(plain)
+				b.freshPages()
 				resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 			}
 		}

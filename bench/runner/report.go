@@ -39,6 +39,10 @@ type Figure struct {
 	Pass    bool      `json:"pass"`
 	Note    string    `json:"note,omitempty"`
 	Profile string    `json:"profile,omitempty"` // go tool pprof -top of the daemon, when missed
+	// SubjFirst says per pair whether the subject ran before the peer,
+	// where the runner recorded it (P1, P2); without it, orderNote takes
+	// order()'s rule: the subject first in the pairs with an even index.
+	SubjFirst []bool `json:"subject_first,omitempty"`
 
 	profileOp string // which profiled operation of coffer's this figure times
 }
@@ -108,8 +112,9 @@ func (f *Figure) finish() {
 }
 
 // orderNote describes a figure's pairs split by which of subject and peer
-// was measured first: order() runs the subject first in the pairs with an
-// even index and the peer first in the others. Where the position in a
+// was measured first: as recorded in SubjFirst, or else by order()'s rule,
+// the subject first in the pairs with an even index and the peer first in
+// the others. Where the position in a
 // pair changes a value more than the code under test does, the two halves
 // differ widely and the median is set by whichever half holds the middle
 // pair; the note shows both halves so that a reader can see it.
@@ -119,8 +124,12 @@ func (f *Figure) orderNote() string {
 		if f.PeerV[i] == 0 {
 			continue
 		}
+		first := i%2 == 0
+		if i < len(f.SubjFirst) {
+			first = f.SubjFirst[i]
+		}
 		h := &sFirst
-		if i%2 == 1 {
+		if !first {
 			h = &pFirst
 		}
 		h[0] = append(h[0], f.Subj[i])

@@ -234,7 +234,45 @@ func TestOrderNoteSplitsPairsByWhoWentFirst(t *testing.T) {
 	if got != want {
 		t.Fatalf("orderNote:\n got %q\nwant %q", got, want)
 	}
+	// Recorded orders win over the parity rule.
+	f.SubjFirst = []bool{false, true, false, true, true}
+	got = f.orderNote()
+	want = "2 pairs with coffer first: median 1250 against 650 MB/s, 1.93x; " +
+		"2 pairs with the disk first: median 850 against 3900 MB/s, 0.218x."
+	if got != want {
+		t.Fatalf("orderNote with SubjFirst:\n got %q\nwant %q", got, want)
+	}
 	if got := (&Figure{Peer: "p", Unit: "s", Subj: []float64{1}, PeerV: []float64{2}}).orderNote(); !strings.Contains(got, "1 pair with coffer first") || !strings.Contains(got, "no pair with p first") {
 		t.Fatalf("one pair: %q", got)
+	}
+}
+
+// The six read orders of P1/P2 must be balanced: over six pairs every
+// target runs twice in each position and every ordered pair of targets
+// runs back to back twice, or the host's caching can favour one target.
+func TestRotations3AreBalanced(t *testing.T) {
+	var at [3][3]int   // target, position
+	var next [3][3]int // target, target right after it
+	for p := range 6 {
+		o := balanced3(p, 0, 1, 2)
+		for i, x := range o {
+			at[x][i]++
+			if i > 0 {
+				next[o[i-1]][x]++
+			}
+		}
+	}
+	for x := range 3 {
+		for y := range 3 {
+			if at[x][y] != 2 {
+				t.Errorf("target %d in position %d: %d times, want 2", x, y, at[x][y])
+			}
+			if want := map[bool]int{true: 0, false: 2}[x == y]; next[x][y] != want {
+				t.Errorf("target %d right before %d: %d times, want %d", x, y, next[x][y], want)
+			}
+		}
+	}
+	if got := balanced3(7, "a", "b", "c"); strings.Join(got, "") != "cba" {
+		t.Errorf("pair 7 (second cycle) = %v, want the order of pair 1", got)
 	}
 }

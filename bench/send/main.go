@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	mrand "math/rand/v2"
 	"os"
@@ -34,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"coffer/bench/internal/benchio"
 	"coffer/internal/dsl"
 	"coffer/internal/format"
 	"coffer/internal/pool"
@@ -172,7 +172,7 @@ func main() {
 		evict(dataFile)
 		start := time.Now()
 		f, _ := os.Open(dataFile)
-		io.Copy(io.Discard, f)
+		benchio.ReadAll(f)
 		f.Close()
 		res.ColdReadMBps = append(res.ColdReadMBps, float64(fi.Size())/time.Since(start).Seconds()/1e6)
 	}
