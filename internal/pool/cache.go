@@ -2,6 +2,7 @@ package pool
 
 import (
 	"container/list"
+	"errors"
 	"sync"
 
 	"coffer/internal/format"
@@ -12,6 +13,18 @@ const DefaultCacheBytes = 16 << 20
 
 // maxPrefetch bounds the read-ahead loads in flight per pool.
 const maxPrefetch = 8
+
+// maxQueued bounds the read-ahead loads waiting for one of the
+// maxPrefetch slots, per pool. A slot that frees starts the next one at
+// once, so the block store keeps maxPrefetch reads in flight while a
+// sequential reader waits on a block with its object set locked and
+// cannot ask for more (docs/design/architecture.md, "Read-ahead queue").
+const maxQueued = 64
+
+// errReadAheadDropped ends a queued read-ahead that a key unload or the
+// pool's close dropped before it started; a reader waiting on it reads the
+// block itself.
+var errReadAheadDropped = errors.New("read-ahead dropped")
 
 // CacheKey identifies one decoded level-0 block: where it is stored, what
 // was stored there (birth, checksum, MAC) and what it must decode as (the
@@ -86,7 +99,9 @@ func (c *BlockCache) freeIfUnused(b *Block) {
 }
 
 type flight struct {
-	ahead bool // a read-ahead load (Prefetch)
+	ahead bool                   // a read-ahead load (Prefetch)
+	queue func() ([]byte, error) // a queued read-ahead's load, not started yet; mu
+	gen   uint64                 // the cache's gen when the flight began
 	done  chan struct{}
 	blk   *Block
 	err   error
@@ -107,9 +122,10 @@ type BlockCache struct {
 	m        map[CacheKey]*list.Element
 	lru      *list.List // front: most recent; values are *Block
 	inflight map[CacheKey]*flight
-	gen      uint64 // bumped by DropKey and Clear: loads begun before are not kept
-	prefetch int    // read-ahead loads running
-	held     int64  // blocks with a reader holding them
+	gen      uint64     // bumped by DropKey and Clear: loads begun before are not kept
+	prefetch int        // read-ahead loads running
+	queue    []CacheKey // read-ahead flights waiting for a slot, oldest first
+	held     int64      // blocks with a reader holding them
 	wg       sync.WaitGroup
 
 	hits, misses uint64
@@ -135,6 +151,18 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 	}
 	if f, ok := c.inflight[k]; ok {
 		c.hold(f.blk)
+		if f.queue != nil {
+			// Queued behind other read-aheads: the reader loads it now,
+			// as its own read (a failure counts).
+			f.queue, f.ahead = nil, false
+			c.mu.Unlock()
+			c.load(k, f, load)
+			if f.err != nil {
+				f.blk.Release()
+				return nil, f.err
+			}
+			return f.blk, nil
+		}
 		c.mu.Unlock()
 		<-f.done
 		if f.err != nil {
@@ -193,34 +221,79 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 	if _, ok := c.inflight[k]; ok {
 		return true
 	}
-	if c.max == 0 || c.prefetch >= maxPrefetch {
+	if c.max == 0 {
 		return false
 	}
-	c.prefetch++
+	if c.prefetch >= maxPrefetch {
+		if len(c.queue) >= maxQueued {
+			return false
+		}
+		f := c.begin(k)
+		f.ahead, f.queue = true, load
+		c.queue = append(c.queue, k)
+		return true
+	}
 	f := c.begin(k)
 	f.ahead = true
+	c.startAhead(k, f, load)
+	return true
+}
+
+// startAhead runs a read-ahead load in the background and, when it is
+// done, the next queued one; mu held.
+func (c *BlockCache) startAhead(k CacheKey, f *flight, load func() ([]byte, error)) {
+	c.prefetch++
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		c.load(k, f, load)
 		c.mu.Lock()
 		c.prefetch--
+		c.startQueued()
 		c.mu.Unlock()
 	}()
-	return true
+}
+
+// startQueued starts queued read-aheads while slots are free, skipping
+// those a reader has taken over; mu held.
+func (c *BlockCache) startQueued() {
+	for c.prefetch < maxPrefetch && len(c.queue) > 0 {
+		k := c.queue[0]
+		c.queue = c.queue[1:]
+		if f, ok := c.inflight[k]; ok && f.queue != nil {
+			load := f.queue
+			f.queue = nil
+			c.startAhead(k, f, load)
+		}
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil // let the backing array go
+	}
+}
+
+// dropQueued ends the queued read-aheads without loading them; a reader
+// waiting on one reads the block itself. mu held.
+func (c *BlockCache) dropQueued() {
+	for _, k := range c.queue {
+		if f, ok := c.inflight[k]; ok && f.queue != nil {
+			f.queue, f.err = nil, errReadAheadDropped
+			delete(c.inflight, k)
+			c.freeIfUnused(f.blk)
+			close(f.done)
+		}
+	}
+	c.queue = nil
 }
 
 // begin registers a load of k; mu held.
 func (c *BlockCache) begin(k CacheKey) *flight {
-	f := &flight{done: make(chan struct{}), blk: &Block{c: c, k: k}}
+	f := &flight{done: make(chan struct{}), blk: &Block{c: c, k: k}, gen: c.gen}
 	c.inflight[k] = f
 	return f
 }
 
 func (c *BlockCache) load(k CacheKey, f *flight, load func() ([]byte, error)) {
-	c.mu.Lock()
-	gen := c.gen
-	c.mu.Unlock()
+	gen := f.gen // set under mu at begin; a queued flight keeps its own
 	b, err := load()
 	c.mu.Lock()
 	f.blk.B, f.err = b, err
@@ -269,6 +342,7 @@ func (c *BlockCache) remove(e *list.Element, wipe bool) {
 func (c *BlockCache) DropKey(keyGUID uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropQueued()
 	c.gen++
 	for e := c.lru.Front(); e != nil; {
 		next := e.Next()
@@ -302,6 +376,9 @@ func (c *BlockCache) dropAddrs(bps []format.BlockPointer) {
 
 // Clear waits for the read-ahead loads, then wipes and drops everything.
 func (c *BlockCache) Clear() {
+	c.mu.Lock()
+	c.dropQueued()
+	c.mu.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()

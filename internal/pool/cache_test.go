@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func ck(i uint64, keyGUID uint64) CacheKey {
@@ -128,14 +129,17 @@ func TestBlockCacheShared(t *testing.T) {
 		t.Fatalf("%d loads of one block", n)
 	}
 	hold := make(chan struct{})
-	started := 0
+	var running atomic.Int32
 	for i := uint64(10); i < 20; i++ {
-		if c.Prefetch(ck(i, 0), func() ([]byte, error) { <-hold; return block(byte(i), 100), nil }) {
-			started++
+		if !c.Prefetch(ck(i, 0), func() ([]byte, error) { running.Add(1); <-hold; return block(byte(i), 100), nil }) {
+			t.Fatalf("read-ahead %d refused with %d queued", i, i-10)
 		}
 	}
-	if started != maxPrefetch {
-		t.Fatalf("%d read-ahead loads started, want %d", started, maxPrefetch)
+	for running.Load() < maxPrefetch {
+	}
+	time.Sleep(10 * time.Millisecond)
+	if n := running.Load(); n != maxPrefetch {
+		t.Fatalf("%d read-ahead loads running, want %d", n, maxPrefetch)
 	}
 	close(hold)
 	c.wg.Wait()
@@ -199,4 +203,84 @@ func TestBlockCacheHeldBlock(t *testing.T) {
 		}
 	}()
 	held.Release()
+}
+
+// Read-aheads beyond the slots wait in a queue and start as slots free, so
+// the block store keeps maxPrefetch reads in flight without a reader
+// asking again; a reader that needs a queued block loads it at once, and
+// Clear drops what has not started.
+func TestBlockCacheReadAheadQueue(t *testing.T) {
+	c := NewBlockCache(64 << 20)
+	hold := make(chan struct{})
+	var running, loaded atomic.Int32
+	load := func(i uint64) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			running.Add(1)
+			<-hold
+			loaded.Add(1)
+			return block(byte(i), 100), nil
+		}
+	}
+	for i := uint64(0); i < maxPrefetch+maxQueued; i++ {
+		if !c.Prefetch(ck(i, 0), load(i)) {
+			t.Fatalf("read-ahead %d refused", i)
+		}
+	}
+	if c.Prefetch(ck(1000, 0), load(1000)) {
+		t.Fatal("a read-ahead past the queue's bound was accepted")
+	}
+	for running.Load() < maxPrefetch {
+	}
+	// The reader needs a queued block: it reads it itself, now.
+	own := 0
+	b, err := c.Fetch(ck(maxPrefetch+5, 0), func() ([]byte, error) { own++; return block(0xEE, 100), nil })
+	if err != nil || own != 1 || b.B[0] != 0xEE {
+		t.Fatalf("reader's fetch of a queued block: %v, %d loads", err, own)
+	}
+	b.Release()
+	if n := running.Load(); n != maxPrefetch {
+		t.Fatalf("%d loads running with every slot held, want %d", n, maxPrefetch)
+	}
+	close(hold)
+	for loaded.Load() < maxPrefetch+maxQueued-1 {
+	}
+	c.wg.Wait()
+	for i := uint64(0); i < maxPrefetch+maxQueued; i++ {
+		b, err := c.Fetch(ck(i, 0), func() ([]byte, error) { t.Errorf("block %d loaded again", i); return block(0, 100), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+
+	// Clear drops what is queued: nothing of it is loaded, and a later
+	// reader of such a block reads it itself.
+	hold2 := make(chan struct{})
+	var late atomic.Int32
+	for i := uint64(2000); i < 2000+maxPrefetch+10; i++ {
+		c.Prefetch(ck(i, 0), func() ([]byte, error) {
+			if i >= 2000+maxPrefetch {
+				late.Add(1)
+			}
+			<-hold2
+			return block(1, 100), nil
+		})
+	}
+	go func() { time.Sleep(20 * time.Millisecond); close(hold2) }()
+	c.Clear()
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d queued read-aheads ran after Clear", n)
+	}
+	c.mu.Lock()
+	left := len(c.inflight) + len(c.queue)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d flights or queue entries left after Clear", left)
+	}
+	own = 0
+	b, err = c.Fetch(ck(2000+maxPrefetch+1, 0), func() ([]byte, error) { own++; return block(2, 100), nil })
+	if err != nil || own != 1 {
+		t.Fatalf("fetch after Clear: %v, %d loads", err, own)
+	}
+	b.Release()
 }
