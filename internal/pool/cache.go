@@ -156,12 +156,7 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 			// as its own read (a failure counts).
 			f.queue, f.ahead = nil, false
 			c.mu.Unlock()
-			c.load(k, f, load)
-			if f.err != nil {
-				f.blk.Release()
-				return nil, f.err
-			}
-			return f.blk, nil
+			return c.loadHeld(k, f, load)
 		}
 		c.mu.Unlock()
 		<-f.done
@@ -180,6 +175,12 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 	f := c.begin(k)
 	c.hold(f.blk)
 	c.mu.Unlock()
+	return c.loadHeld(k, f, load)
+}
+
+// loadHeld runs the load of flight f, whose block the caller holds, and
+// hands the block out (or gives it back on failure).
+func (c *BlockCache) loadHeld(k CacheKey, f *flight, load func() ([]byte, error)) (*Block, error) {
 	c.load(k, f, load)
 	if f.err != nil {
 		f.blk.Release()
