@@ -25,6 +25,23 @@ func mustDoc(t *testing.T, bp format.BlockPointer) []byte {
 	return b
 }
 
+// encryptedObjset creates a pool on a vdev under dir and an encrypted
+// (AES-256-GCM, lz4) file system object set in it; the pool is closed
+// when the test ends.
+func encryptedObjset(t *testing.T, dir string) (*pool.Pool, *Objset) {
+	t.Helper()
+	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{dir + "/v0"}}}, false, []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	key, err := crypto.NewDatasetKey(crypto.AES256GCM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.LZ4, Key: key})
+}
+
 func reopen(t *testing.T, p *pool.Pool, dir string) (*pool.Pool, format.BlockPointer) {
 	t.Helper()
 	if err := p.Close(); err != nil {

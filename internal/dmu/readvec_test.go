@@ -4,26 +4,14 @@ import (
 	"bytes"
 	"testing"
 
-	"coffer/internal/compress"
-	"coffer/internal/crypto"
 	"coffer/internal/format"
-	"coffer/internal/pool"
 )
 
 // ReadVec returns what Read returns, as pieces: synced blocks as slices of
 // the cache's blocks (held until released), dirty blocks as copies that a
 // later write does not change, holes and the space past the end as zeros.
 func TestReadVec(t *testing.T) {
-	p, err := pool.Create("tank", []pool.VdevSpec{{Paths: []string{t.TempDir() + "/v0"}}}, false, []byte("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	key, err := crypto.NewDatasetKey(crypto.AES256GCM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os := Create(p, Options{Kind: format.ObjsetFilesystem, Compress: compress.LZ4, Key: key})
+	p, os := encryptedObjset(t, t.TempDir())
 	o, err := os.NewObject(format.ObjectPlain, 128<<10, 2)
 	if err != nil {
 		t.Fatal(err)
