@@ -370,9 +370,21 @@ func evict(root string) {
 // after one that read past them (coffer's O_DIRECT reads). settle and
 // every cold() end with freshPages, which gives each step the same amount.
 func (b *bench) settle() {
+	b.evictAll()
+	b.freshPages()
+}
+
+// evictAll evicts every target's files, through the mounts and underneath.
+func (b *bench) evictAll() {
 	for _, d := range []string{b.mnt, b.gcMnt, b.vdev, b.gcCipher, b.bare} {
 		evict(d)
 	}
+}
+
+// evictFresh evicts root's files and gives the next step fresh pages: the
+// start of every cold step that remounts nothing.
+func (b *bench) evictFresh(root string) {
+	evict(root)
 	b.freshPages()
 }
 
@@ -549,7 +561,7 @@ func (b *bench) gocryptfs() target {
 }
 
 func (b *bench) bareDisk() target {
-	return target{name: "bare disk", dir: b.bare, cold: func() { evict(b.bare); b.freshPages() }}
+	return target{name: "bare disk", dir: b.bare, cold: func() { b.evictFresh(b.bare) }}
 }
 
 // timed runs fn and returns its duration in seconds. During the last pair
@@ -709,7 +721,7 @@ func (b *bench) sequential(want func(string) bool) {
 			if t.name == enc.name {
 				op = "read"
 			}
-			b.settle()
+			b.evictAll() // t.cold() ends with fresh pages
 			t.cold()
 			var n int64
 			sec := b.timed(op, func() { n = readAll(filepath.Join(t.dir, "seq.bin")) })
@@ -962,12 +974,10 @@ func (b *bench) send(want func(string) bool) {
 			for _, step := range order(p, "send", "read", "restic") {
 				switch step {
 				case "send":
-					evict(b.vdev)
-					b.freshPages()
+					b.evictFresh(b.vdev)
 					sendSec = b.timed("sendfull", func() { sendTo(devnull, "bench/big@s0") })
 				case "read":
-					evict(plain)
-					b.freshPages()
+					b.evictFresh(plain)
 					readSec = b.timed("", func() {
 						readN = 0
 						for i := range nfiles {
@@ -977,8 +987,7 @@ func (b *bench) send(want func(string) bool) {
 				case "restic":
 					os.RemoveAll(repo)
 					restic("init", "-q")
-					evict(plain)
-					b.freshPages()
+					b.evictFresh(plain)
 					resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 				}
 			}
@@ -1037,12 +1046,10 @@ func (b *bench) send(want func(string) bool) {
 		var n int64
 		for _, step := range order(p, "send", "restic") {
 			if step == "send" {
-				evict(b.vdev)
-				b.freshPages()
+				b.evictFresh(b.vdev)
 				sendSec = b.timed("sendinc", func() { n = sendTo(io.Discard, "-i", "@"+prev, "bench/big@"+cur) })
 			} else {
-				evict(plain)
-				b.freshPages()
+				b.evictFresh(plain)
 				resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 			}
 		}
@@ -1053,12 +1060,10 @@ func (b *bench) send(want func(string) bool) {
 		cur = snap()
 		for _, step := range order(p, "send", "restic") {
 			if step == "send" {
-				evict(b.vdev)
-				b.freshPages()
+				b.evictFresh(b.vdev)
 				sendSec = b.timed("sendnone", func() { sendTo(io.Discard, "-i", "@"+prev, "bench/big@"+cur) })
 			} else {
-				evict(plain)
-				b.freshPages()
+				b.evictFresh(plain)
 				resticSec = b.timed("", func() { restic("backup", "-q", plain) })
 			}
 		}

@@ -122,10 +122,10 @@ type BlockCache struct {
 	m        map[CacheKey]*list.Element
 	lru      *list.List // front: most recent; values are *Block
 	inflight map[CacheKey]*flight
-	gen      uint64     // bumped by DropKey and Clear: loads begun before are not kept
-	prefetch int        // read-ahead loads running
-	queue    []CacheKey // read-ahead flights waiting for a slot, oldest first
-	held     int64      // blocks with a reader holding them
+	gen      uint64    // bumped by DropKey and Clear: loads begun before are not kept
+	prefetch int       // read-ahead loads running
+	queue    []*flight // read-ahead flights waiting for a slot, oldest first
+	held     int64     // blocks with a reader holding them
 	wg       sync.WaitGroup
 
 	hits, misses uint64
@@ -231,7 +231,7 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 		}
 		f := c.begin(k)
 		f.ahead, f.queue = true, load
-		c.queue = append(c.queue, k)
+		c.queue = append(c.queue, f)
 		return true
 	}
 	f := c.begin(k)
@@ -259,12 +259,11 @@ func (c *BlockCache) startAhead(k CacheKey, f *flight, load func() ([]byte, erro
 // those a reader has taken over; mu held.
 func (c *BlockCache) startQueued() {
 	for c.prefetch < maxPrefetch && len(c.queue) > 0 {
-		k := c.queue[0]
+		f := c.queue[0]
 		c.queue = c.queue[1:]
-		if f, ok := c.inflight[k]; ok && f.queue != nil {
-			load := f.queue
+		if load := f.queue; load != nil {
 			f.queue = nil
-			c.startAhead(k, f, load)
+			c.startAhead(f.blk.k, f, load)
 		}
 	}
 	if len(c.queue) == 0 {
@@ -275,11 +274,10 @@ func (c *BlockCache) startQueued() {
 // dropQueued ends the queued read-aheads without loading them; a reader
 // waiting on one reads the block itself. mu held.
 func (c *BlockCache) dropQueued() {
-	for _, k := range c.queue {
-		if f, ok := c.inflight[k]; ok && f.queue != nil {
+	for _, f := range c.queue {
+		if f.queue != nil {
 			f.queue, f.err = nil, errReadAheadDropped
-			delete(c.inflight, k)
-			c.freeIfUnused(f.blk)
+			delete(c.inflight, f.blk.k)
 			close(f.done)
 		}
 	}
