@@ -90,6 +90,11 @@ func TestSequentialReadsGoDirectRandomReadsDoNot(t *testing.T) {
 			t.Fatalf("sequential read: block %d differs", b)
 		}
 	}
+	// Blocks stored next to each other were read ahead in runs, each with
+	// one read of the block store.
+	if runs, blks := p.ReadAheadRuns(); runs == 0 || blks < runs*RunBlocks/2 || blks < blocks/2 {
+		t.Fatalf("a sequential read of %d blocks read %d of them ahead in %d runs", blocks, blks, runs)
+	}
 	seqPages := storeCachedPages(t, store, false)
 	// 64 MiB is 16,384 pages; metadata and a few buffered blocks may stay.
 	if seqPages > 1024 {

@@ -9,6 +9,10 @@ import (
 // ahead of it (in the background, on the other cores).
 const ReadAheadBlocks = 32
 
+// RunBlocks is the most blocks read ahead with one read of the block store
+// (pool.ReadAheadRun), when they are stored next to each other.
+const RunBlocks = 8
+
 // readData reads and decodes the level-0 data block bp of (obj, blkid)
 // through the pool's block cache: a block read again (FUSE splits reads
 // into pieces smaller than a block) or loaded ahead is decoded once. A
@@ -54,27 +58,77 @@ func (o *Object) readAhead(first, last uint64) {
 	}
 	from := max(last+1, o.raIssued)
 	to := min(last+ReadAheadBlocks, o.dn.MaxBlkID)
-	for blkid := from; blkid <= to; blkid++ {
-		if _, dirty := o.data[blkid]; dirty || (o.freePending && blkid >= o.freeFrom) {
-			o.raIssued = blkid + 1
-			continue
-		}
-		bp, err := o.bpAt(0, blkid)
-		if err != nil {
-			return
-		}
-		if bp.IsHole() || bp.Type != format.TypeData {
-			o.raIssued = blkid + 1
-			continue
-		}
-		k := pool.KeyFor(&bp, os.keyGUID, o.id, blkid)
-		obj, b := o.id, blkid
-		load := func() ([]byte, error) {
-			return os.pool.ReadAheadBlock(&bp, os.key, blockAD(os.keyGUID, obj, 0, b, bp.Birth))
-		}
-		if !os.pool.Cache().Prefetch(k, load) {
-			return // enough in flight; ask again on the next read
-		}
-		o.raIssued = blkid + 1
+	if to < from || (to-from+1 < RunBlocks && to < o.dn.MaxBlkID) {
+		// Ask in whole runs: one more block per read would be read alone.
+		return
 	}
+	cache := os.pool.Cache()
+	var (
+		run     []format.BlockPointer
+		runFrom uint64 // blkid of run[0]
+	)
+	// flush starts the read-ahead of run; false: the cache has enough
+	// waiting, ask again on the next read.
+	flush := func() bool {
+		if len(run) == 0 {
+			return true
+		}
+		obj, key, guid := o.id, os.key, os.keyGUID
+		bps, b0 := run, runFrom
+		run = nil
+		ok := false
+		if len(bps) == 1 {
+			bp := bps[0]
+			ok = cache.Prefetch(pool.KeyFor(&bp, guid, obj, b0), func() ([]byte, error) {
+				return os.pool.ReadAheadBlock(&bp, key, blockAD(guid, obj, 0, b0, bp.Birth))
+			})
+		} else {
+			ks := make([]pool.CacheKey, len(bps))
+			for i := range bps {
+				ks[i] = pool.KeyFor(&bps[i], guid, obj, b0+uint64(i))
+			}
+			ok = cache.PrefetchRun(ks, func(emit func(int, []byte, error)) {
+				ads := make([][]byte, len(bps))
+				for i := range bps {
+					ads[i] = blockAD(guid, obj, 0, b0+uint64(i), bps[i].Birth)
+				}
+				os.pool.ReadAheadRun(bps, key, ads, emit)
+			})
+		}
+		if ok {
+			o.raIssued = b0 + uint64(len(bps))
+		}
+		return ok
+	}
+	for blkid := from; blkid <= to; blkid++ {
+		skip := false
+		var bp format.BlockPointer
+		if _, dirty := o.data[blkid]; dirty || (o.freePending && blkid >= o.freeFrom) {
+			skip = true
+		} else {
+			var err error
+			if bp, err = o.bpAt(0, blkid); err != nil {
+				flush()
+				return
+			}
+			skip = bp.IsHole() || bp.Type != format.TypeData || cache.Has(pool.KeyFor(&bp, os.keyGUID, o.id, blkid))
+		}
+		if skip {
+			if !flush() {
+				return
+			}
+			o.raIssued = blkid + 1
+			continue
+		}
+		if len(run) > 0 && (len(run) == RunBlocks || !pool.RunSpan(append(run[:len(run):len(run)], bp))) {
+			if !flush() {
+				return
+			}
+		}
+		if len(run) == 0 {
+			runFrom = blkid
+		}
+		run = append(run, bp)
+	}
+	flush()
 }

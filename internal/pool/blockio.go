@@ -351,6 +351,111 @@ func (p *Pool) ReadAheadBlock(bp *format.BlockPointer, key *crypto.DatasetKey, a
 	return p.readBlock(bp, key, ad, false, true)
 }
 
+// MaxRunBytes bounds the span of a run of blocks read ahead together
+// (ReadAheadRun); MaxRunGap bounds the unused bytes between two blocks of
+// a run, which are read and dropped.
+const (
+	MaxRunBytes = 2 << 20
+	MaxRunGap   = 64 << 10
+)
+
+// RunSpan reports whether bps, in the order they are wanted, can be read
+// as one run (ReadAheadRun, ReadStoredRun): on one vdev, in ascending
+// order, each within MaxRunGap of the end of the one before, all within
+// MaxRunBytes.
+func RunSpan(bps []format.BlockPointer) bool {
+	if len(bps) == 0 {
+		return false
+	}
+	first := &bps[0]
+	end := first.Offset + asize(first.PSize)
+	for i := 1; i < len(bps); i++ {
+		bp := &bps[i]
+		if bp.Vdev != first.Vdev || bp.Offset < end || bp.Offset-end > MaxRunGap {
+			return false
+		}
+		end = bp.Offset + asize(bp.PSize)
+	}
+	return end-first.Offset <= MaxRunBytes
+}
+
+// ReadAheadRun reads ahead the level-0 data blocks bps, which RunSpan
+// accepts, with one read of the block store (past the host's page cache
+// when they are not in it, as ReadStreamBlock reads), and emits each
+// block's decoded bytes (a buffer from GetBuf, the receiver's) or error;
+// ads[i] is bps[i]'s associated data. A block whose stored bytes do not
+// verify, or all of them when the one read fails, is read again on its
+// own with ReadAheadBlock, which tries the other copies of a mirror and
+// repairs; as there, nothing is counted as damage: the reader reads a
+// failed block again and counts it then.
+//
+// Fewer, larger reads keep the disk busy where many small ones did not:
+// see docs/design/architecture.md, "Read-ahead runs".
+func (p *Pool) ReadAheadRun(bps []format.BlockPointer, key *crypto.DatasetKey, ads [][]byte, emit func(i int, b []byte, err error)) {
+	p.readRun(bps, func(i int) {
+		b, err := p.ReadAheadBlock(&bps[i], key, ads[i])
+		emit(i, b, err)
+	}, func(i int, stored []byte) {
+		bp := &bps[i]
+		buf := GetBuf(int(bp.PSize) + TagRoom)[:bp.PSize]
+		copy(buf, stored)
+		out, err := decode(bp, buf, key, ads[i], true)
+		emit(i, out, err)
+	})
+}
+
+// ReadStoredRun is ReadStoredBuf for the blocks bps, which RunSpan
+// accepts (a raw send reads them so): one read of the block store for all,
+// past the host's page cache when they are not in it, and each block's
+// stored bytes emitted in a buffer from GetBuf (the receiver's), verified.
+// A block that does not verify in the one read, or every block when it
+// fails, is read again with ReadStoredBuf, which tries the other copies
+// of a mirror, repairs, and counts what it cannot read.
+func (p *Pool) ReadStoredRun(bps []format.BlockPointer, emit func(i int, b []byte, err error)) {
+	p.readRun(bps, func(i int) {
+		b, err := p.ReadStoredBuf(&bps[i])
+		emit(i, b, err)
+	}, func(i int, stored []byte) {
+		buf := GetBuf(len(stored))
+		copy(buf, stored)
+		emit(i, buf, nil)
+	})
+}
+
+// readRun reads the span of bps with one read and calls each for every
+// block whose stored bytes verify, with those bytes (valid only during the
+// call); a block that does not, or every block when the read fails or bps
+// is no run, goes to alone.
+func (p *Pool) readRun(bps []format.BlockPointer, alone func(i int), each func(i int, stored []byte)) {
+	if !RunSpan(bps) || int(bps[0].Vdev) >= len(p.tops) {
+		for i := range bps {
+			alone(i)
+		}
+		return
+	}
+	last := &bps[len(bps)-1]
+	off := bps[0].Offset
+	span := GetBuf(int(last.Offset + asize(last.PSize) - off))
+	defer PutBuf(span)
+	if err := p.tops[bps[0].Vdev].ReadRunCold(span, int64(off)); err != nil {
+		for i := range bps {
+			alone(i)
+		}
+		return
+	}
+	p.runs.reads.Add(1)
+	p.runs.blocks.Add(uint64(len(bps)))
+	for i := range bps {
+		bp := &bps[i]
+		stored := span[bp.Offset-off:][:bp.PSize]
+		if !ChecksumOK(bp, stored) {
+			alone(i)
+			continue
+		}
+		each(i, stored)
+	}
+}
+
 func (p *Pool) readBlock(bp *format.BlockPointer, key *crypto.DatasetKey, ad []byte, count, stream bool) ([]byte, error) {
 	// The buffer is decoded in place (room for the tag after it); the
 	// result, from GetBuf, belongs to the caller.

@@ -99,12 +99,22 @@ func (c *BlockCache) freeIfUnused(b *Block) {
 }
 
 type flight struct {
-	ahead bool                   // a read-ahead load (Prefetch)
-	queue func() ([]byte, error) // a queued read-ahead's load, not started yet; mu
-	gen   uint64                 // the cache's gen when the flight began
+	ahead bool   // a read-ahead load (Prefetch, PrefetchRun)
+	job   *job   // the read-ahead that completes this flight; nil for a reader's load
+	gen   uint64 // the cache's gen when the flight began
 	done  chan struct{}
 	blk   *Block
 	err   error
+}
+
+// job is one read-ahead: the load of one block (Prefetch) or of a run of
+// blocks adjacent on disk (PrefetchRun). It waits in the queue until a
+// slot is free; started is set when it runs, is taken over by a reader or
+// is dropped, so it runs at most once.
+type job struct {
+	fn      func()    // loads and completes the flights
+	flights []*flight // nil where a block of a run was on its way already
+	started bool      // mu
 }
 
 // BlockCache keeps recently decoded data blocks (plaintext), bounded in
@@ -122,10 +132,10 @@ type BlockCache struct {
 	m        map[CacheKey]*list.Element
 	lru      *list.List // front: most recent; values are *Block
 	inflight map[CacheKey]*flight
-	gen      uint64    // bumped by DropKey and Clear: loads begun before are not kept
-	prefetch int       // read-ahead loads running
-	queue    []*flight // read-ahead flights waiting for a slot, oldest first
-	held     int64     // blocks with a reader holding them
+	gen      uint64 // bumped by DropKey and Clear: loads begun before are not kept
+	prefetch int    // read-ahead loads running
+	queue    []*job // read-aheads waiting for a slot, oldest first
+	held     int64  // blocks with a reader holding them
 	wg       sync.WaitGroup
 
 	hits, misses uint64
@@ -151,14 +161,22 @@ func (c *BlockCache) Fetch(k CacheKey, load func() ([]byte, error)) (*Block, err
 	}
 	if f, ok := c.inflight[k]; ok {
 		c.hold(f.blk)
-		if f.queue != nil {
-			// Queued behind other read-aheads: the reader loads it now,
-			// as its own read (a failure counts).
-			f.queue, f.ahead = nil, false
+		if j := f.job; j != nil && !j.started {
+			// Queued behind other read-aheads: the reader loads it now.
+			j.started = true
+			if len(j.flights) == 1 {
+				// As its own read (a failure counts).
+				f.ahead = false
+				c.mu.Unlock()
+				return c.loadHeld(k, f, load)
+			}
+			// A run: the reader runs the whole read-ahead, then takes
+			// its block as below.
 			c.mu.Unlock()
-			return c.loadHeld(k, f, load)
+			j.fn()
+		} else {
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		<-f.done
 		if f.err != nil {
 			f.blk.Release()
@@ -211,8 +229,8 @@ func (c *BlockCache) hold(b *Block) {
 }
 
 // Prefetch starts loading k in the background unless it is cached, being
-// loaded, or too many loads run already; it reports whether k is cached or
-// on its way.
+// loaded, or too many loads run and wait already; it reports whether k is
+// cached or on its way.
 func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -222,32 +240,98 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 	if _, ok := c.inflight[k]; ok {
 		return true
 	}
-	if c.max == 0 {
+	if c.max == 0 || c.full() {
 		return false
-	}
-	if c.prefetch >= maxPrefetch {
-		if len(c.queue) >= maxQueued {
-			return false
-		}
-		f := c.begin(k)
-		f.ahead, f.queue = true, load
-		c.queue = append(c.queue, f)
-		return true
 	}
 	f := c.begin(k)
 	f.ahead = true
-	c.startAhead(k, f, load)
+	j := &job{flights: []*flight{f}}
+	j.fn = func() { c.load(k, f, load) }
+	f.job = j
+	c.enqueue(j)
 	return true
 }
 
-// startAhead runs a read-ahead load in the background and, when it is
-// done, the next queued one; mu held.
-func (c *BlockCache) startAhead(k CacheKey, f *flight, load func() ([]byte, error)) {
+// Has reports whether k is cached or on its way.
+func (c *BlockCache) Has(k CacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, cached := c.m[k]
+	_, loading := c.inflight[k]
+	return cached || loading
+}
+
+// PrefetchRun starts loading the blocks ks, stored next to each other, in
+// the background with one load: load reads them together and calls emit
+// once for each block, in any order, with its decoded bytes (a buffer from
+// GetBuf that the cache takes) or its error. A block of ks that is cached
+// or on its way already is still emitted by load, and dropped. PrefetchRun
+// reports false, starting nothing, when too many loads run and wait
+// already (or caching is off).
+func (c *BlockCache) PrefetchRun(ks []CacheKey, load func(emit func(i int, b []byte, err error))) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max == 0 || c.full() {
+		return false
+	}
+	j := &job{flights: make([]*flight, len(ks))}
+	for i, k := range ks {
+		_, cached := c.m[k]
+		_, loading := c.inflight[k]
+		if !cached && !loading {
+			f := c.begin(k)
+			f.ahead, f.job = true, j
+			j.flights[i] = f
+		}
+	}
+	j.fn = func() {
+		emitted := make([]bool, len(ks))
+		load(func(i int, b []byte, err error) {
+			if i < 0 || i >= len(ks) || emitted[i] {
+				PutBuf(b)
+				return
+			}
+			emitted[i] = true
+			if f := j.flights[i]; f != nil {
+				c.finish(ks[i], f, b, err)
+			} else {
+				PutBuf(b)
+			}
+		})
+		for i, f := range j.flights {
+			if f != nil && !emitted[i] {
+				c.finish(ks[i], f, nil, errReadAheadDropped)
+			}
+		}
+	}
+	c.enqueue(j)
+	return true
+}
+
+// full reports whether every read-ahead slot runs and the queue is full;
+// mu held.
+func (c *BlockCache) full() bool {
+	return c.prefetch >= maxPrefetch && len(c.queue) >= maxQueued
+}
+
+// enqueue starts j when a slot is free, else queues it; mu held.
+func (c *BlockCache) enqueue(j *job) {
+	if c.prefetch < maxPrefetch {
+		j.started = true
+		c.startAhead(j)
+		return
+	}
+	c.queue = append(c.queue, j)
+}
+
+// startAhead runs a read-ahead in the background and, when it is done,
+// the next queued one; mu held.
+func (c *BlockCache) startAhead(j *job) {
 	c.prefetch++
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.load(k, f, load)
+		j.fn()
 		c.mu.Lock()
 		c.prefetch--
 		c.startQueued()
@@ -259,11 +343,11 @@ func (c *BlockCache) startAhead(k CacheKey, f *flight, load func() ([]byte, erro
 // those a reader has taken over; mu held.
 func (c *BlockCache) startQueued() {
 	for c.prefetch < maxPrefetch && len(c.queue) > 0 {
-		f := c.queue[0]
+		j := c.queue[0]
 		c.queue = c.queue[1:]
-		if load := f.queue; load != nil {
-			f.queue = nil
-			c.startAhead(f.blk.k, f, load)
+		if !j.started {
+			j.started = true
+			c.startAhead(j)
 		}
 	}
 	if len(c.queue) == 0 {
@@ -272,13 +356,19 @@ func (c *BlockCache) startQueued() {
 }
 
 // dropQueued ends the queued read-aheads without loading them; a reader
-// waiting on one reads the block itself. mu held.
+// waiting on one of their blocks reads it itself. mu held.
 func (c *BlockCache) dropQueued() {
-	for _, f := range c.queue {
-		if f.queue != nil {
-			f.queue, f.err = nil, errReadAheadDropped
-			delete(c.inflight, f.blk.k)
-			close(f.done)
+	for _, j := range c.queue {
+		if j.started {
+			continue
+		}
+		j.started = true
+		for _, f := range j.flights {
+			if f != nil {
+				f.err = errReadAheadDropped
+				delete(c.inflight, f.blk.k)
+				close(f.done)
+			}
 		}
 	}
 	c.queue = nil
@@ -292,8 +382,13 @@ func (c *BlockCache) begin(k CacheKey) *flight {
 }
 
 func (c *BlockCache) load(k CacheKey, f *flight, load func() ([]byte, error)) {
-	gen := f.gen // set under mu at begin; a queued flight keeps its own
 	b, err := load()
+	c.finish(k, f, b, err)
+}
+
+// finish ends flight f with the result of its load.
+func (c *BlockCache) finish(k CacheKey, f *flight, b []byte, err error) {
+	gen := f.gen // set under mu at begin; a queued flight keeps its own
 	c.mu.Lock()
 	f.blk.B, f.err = b, err
 	delete(c.inflight, k)

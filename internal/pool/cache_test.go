@@ -284,3 +284,96 @@ func TestBlockCacheReadAheadQueue(t *testing.T) {
 	}
 	b.Release()
 }
+
+// A run of blocks read ahead together completes each block's flight as
+// its bytes arrive; a block already cached is read but not replaced; a
+// block the load never emits fails its flight, and its reader reads it
+// itself; a reader that needs a block of a queued run runs the whole run
+// at once; Clear drops queued runs.
+func TestBlockCachePrefetchRun(t *testing.T) {
+	c := NewBlockCache(64 << 20)
+	pre, err := c.Fetch(ck(1, 0), func() ([]byte, error) { return block(0xCC, 100), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre.Release()
+	ks := []CacheKey{ck(0, 0), ck(1, 0), ck(2, 0), ck(3, 0)}
+	gate := make(chan struct{})
+	if !c.PrefetchRun(ks, func(emit func(int, []byte, error)) {
+		<-gate
+		for i := range 3 { // block 3 is never emitted
+			emit(i, block(byte(i), 100), nil)
+		}
+		emit(0, block(0xEE, 100), nil) // a second emit is dropped
+	}) {
+		t.Fatal("run refused")
+	}
+	for i := range ks {
+		if !c.Has(ks[i]) {
+			t.Fatalf("block %d of a run is neither cached nor on its way", i)
+		}
+	}
+	close(gate)
+	c.wg.Wait()
+	for i, want := range []byte{0, 0xCC, 2} {
+		b, err := c.Fetch(ks[i], func() ([]byte, error) { t.Errorf("block %d loaded again", i); return nil, nil })
+		if err != nil || b.B[0] != want {
+			t.Fatalf("block %d: %v, %x", i, err, b.B[0])
+		}
+		b.Release()
+	}
+	own := 0
+	b, err := c.Fetch(ks[3], func() ([]byte, error) { own++; return block(3, 100), nil })
+	if err != nil || own != 1 || b.B[0] != 3 {
+		t.Fatalf("block the run never emitted: %v, %d loads", err, own)
+	}
+	b.Release()
+
+	// Every slot busy: a run waits in the queue; the reader of its second
+	// block runs it (once) and gets the run's bytes.
+	hold := make(chan struct{})
+	var running atomic.Int32
+	for i := uint64(100); i < 100+maxPrefetch; i++ {
+		c.Prefetch(ck(i, 0), func() ([]byte, error) { running.Add(1); <-hold; return block(1, 100), nil })
+	}
+	for running.Load() < maxPrefetch {
+	}
+	runs := 0
+	qs := []CacheKey{ck(200, 0), ck(201, 0), ck(202, 0)}
+	if !c.PrefetchRun(qs, func(emit func(int, []byte, error)) {
+		runs++
+		for i := range qs {
+			emit(i, block(byte(0x40+i), 100), nil)
+		}
+	}) {
+		t.Fatal("queued run refused")
+	}
+	b, err = c.Fetch(qs[1], func() ([]byte, error) { t.Error("reader loaded a block of a queued run alone"); return nil, nil })
+	if err != nil || b.B[0] != 0x41 || runs != 1 {
+		t.Fatalf("reader of a queued run's block: %v, %d runs", err, runs)
+	}
+	b.Release()
+	close(hold)
+	c.wg.Wait()
+	if runs != 1 {
+		t.Fatalf("run loaded %d times", runs)
+	}
+
+	// Clear drops a queued run: its load never runs.
+	hold = make(chan struct{})
+	running.Store(0)
+	for i := uint64(300); i < 300+maxPrefetch; i++ {
+		c.Prefetch(ck(i, 0), func() ([]byte, error) { running.Add(1); <-hold; return block(1, 100), nil })
+	}
+	for running.Load() < maxPrefetch {
+	}
+	dropped := []CacheKey{ck(400, 0), ck(401, 0)}
+	c.PrefetchRun(dropped, func(func(int, []byte, error)) { t.Error("a run dropped by Clear was loaded") })
+	go func() { time.Sleep(20 * time.Millisecond); close(hold) }()
+	c.Clear()
+	for _, k := range dropped {
+		if c.Has(k) {
+			t.Fatal("a dropped run's block is still on its way")
+		}
+	}
+}

@@ -72,6 +72,9 @@ type Pool struct {
 	scrub     ScrubState
 	importing *importState
 	cache     *BlockCache // decoded data blocks (cache.go)
+	// runs counts the runs read ahead with one read (ReadAheadRun) and
+	// the blocks they held.
+	runs struct{ reads, blocks atomic.Uint64 }
 	// unsettled is the space of blocks written ahead of the commit that
 	// will reference them (AllocEarly), not yet adopted or given back.
 	unsettled uint64
@@ -518,6 +521,12 @@ func (p *Pool) Health() string {
 		}
 	}
 	return h
+}
+
+// ReadAheadRuns reports how many runs of blocks were read ahead with one
+// read of the block store (ReadAheadRun), and how many blocks they held.
+func (p *Pool) ReadAheadRuns() (reads, blocks uint64) {
+	return p.runs.reads.Load(), p.runs.blocks.Load()
 }
 
 // DamagedBlocks counts blocks that could not be read correctly from any copy.

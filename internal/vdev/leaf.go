@@ -329,6 +329,16 @@ func (l *Leaf) WriteLabel(lb Label) error {
 // past the end of the data file is damage, not a hole: it returns an error
 // wrapping io.ErrUnexpectedEOF.
 func (l *Leaf) ReadAt(p []byte, off int64) error {
+	err := l.readQuiet(p, off)
+	if err == nil {
+		return nil
+	}
+	l.cnt.read.Add(1)
+	return fmt.Errorf("vdev %s: read %d bytes at %d: %w", l.dir, len(p), off, unwrapPath(err))
+}
+
+// readQuiet is ReadAt without counting or wrapping a failure.
+func (l *Leaf) readQuiet(p []byte, off int64) error {
 	n, err := l.data.ReadAt(p, off)
 	if n == len(p) {
 		return nil
@@ -336,8 +346,7 @@ func (l *Leaf) ReadAt(p []byte, off int64) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	l.cnt.read.Add(1)
-	return fmt.Errorf("vdev %s: read %d bytes at %d: %w", l.dir, len(p), off, unwrapPath(err))
+	return err
 }
 
 // WriteAt writes p at off of the block store, growing the file as needed.

@@ -138,12 +138,22 @@ var bounce sync.Pool
 // up to cap(p) (the rounded-up length). Any failure of the direct
 // read falls back to ReadAt, which reports and counts errors.
 func (l *Leaf) ReadAtCold(p []byte, off int64) error {
+	return l.readAtCold(p, off, l.ReadAt)
+}
+
+// readRunCold is ReadAtCold for a run of blocks read ahead together: a
+// failure is not counted, as each block is read again on its own.
+func (l *Leaf) readRunCold(p []byte, off int64) error {
+	return l.readAtCold(p, off, l.readQuiet)
+}
+
+func (l *Leaf) readAtCold(p []byte, off int64, fallback func([]byte, int64) error) error {
 	if len(p) < directMin || off%directAlign != 0 || l.noDirect.Load() || l.cached(off, len(p)) {
-		return l.ReadAt(p, off)
+		return fallback(p, off)
 	}
 	d := l.directFile()
 	if d == nil {
-		return l.ReadAt(p, off)
+		return fallback(p, off)
 	}
 	n := (len(p) + directAlign - 1) &^ (directAlign - 1)
 	buf := p[:cap(p)]
@@ -173,7 +183,7 @@ func (l *Leaf) ReadAtCold(p []byte, off int64) error {
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 		l.noDirect.Store(true)
 	}
-	return l.ReadAt(p, off)
+	return fallback(p, off)
 }
 
 // directFile opens the block store with O_DIRECT at its first use.

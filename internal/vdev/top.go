@@ -110,6 +110,19 @@ func (t *Top) ReadAtCold(p []byte, off int64, verify func([]byte) bool) error {
 	return t.readAt(p, off, verify, true)
 }
 
+// ReadRunCold reads the run of blocks at [off, off+len(p)) with one
+// read from the first child in read order, as Leaf.ReadAtCold does (it may
+// write into p up to cap(p)). Nothing is verified, counted or repaired:
+// the caller checks each block and reads one that fails again with
+// ReadAtCold, which does all three.
+func (t *Top) ReadRunCold(p []byte, off int64) error {
+	order := t.readOrder(false)
+	if len(order) == 0 {
+		return fmt.Errorf("%s: no healthy child", t.Name())
+	}
+	return order[0].readRunCold(p, off)
+}
+
 func (t *Top) readAt(p []byte, off int64, verify func([]byte) bool, cold bool) error {
 	var bad []*Leaf
 	var ioErr error
