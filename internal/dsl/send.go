@@ -247,6 +247,13 @@ func (dp *Pool) Send(ctx context.Context, snap string, o SendOpts, w io.Writer) 
 	return nil
 }
 
+// sendReaders read a raw send's blocks ahead of its writer, in runs of at
+// most sendRunBlocks blocks stored next to each other.
+const (
+	sendReaders   = 4
+	sendRunBlocks = 16
+)
+
 // sendRaw writes the blocks of step.to that step.from does not have, as
 // stored, children before parents. The walk feeds sendReaders goroutines
 // that read ahead; blocks are written in walk order.
@@ -259,47 +266,96 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 	type item struct {
 		pos  dmu.Pos
 		bp   format.BlockPointer
+		seq  uint64 // its record's sequence number in the stream
 		data []byte
+		sum  uint64 // its record's checksum (stream.BlockSum)
 		err  error
 		done chan struct{}
+	}
+	// Nothing else is written while the blocks are, so block i is record
+	// seq0+i; the readers compute each record's checksum (the writer
+	// checks the seq and computes it again if it differs).
+	seq := sw.Seq()
+	block := func(it *item) stream.Block {
+		b := stream.Block{Pos: stream.Pos(it.pos), Data: it.data}
+		it.bp.Portable(b.BP[:])
+		return b
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ordered := make(chan *item, 64)
-	work := make(chan *item, 64)
+	work := make(chan []*item, 4)
 	walkErr := make(chan error, 1)
 	go func() {
 		defer close(ordered)
 		defer close(work)
 		skip := st.skip
-		walkErr <- dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
-			if skip > 0 { // the receiver has these already (resume)
-				skip--
+		// Blocks stored next to each other, in walk order, go to one
+		// reader as a run and are read with one read (pool.RunSpan).
+		var run []*item
+		var bps []format.BlockPointer
+		flush := func() error {
+			if len(run) == 0 {
 				return nil
 			}
 			// To the readers first, then to the writer: every block the
 			// writer waits for is being read, even when the send stops
 			// between the two (the writer then never sees the block).
-			it := &item{pos: pos, bp: *bp, done: make(chan struct{})}
 			select {
-			case work <- it:
+			case work <- run:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			select {
-			case ordered <- it:
-			case <-ctx.Done():
-				return ctx.Err()
+			for _, it := range run {
+				select {
+				case ordered <- it:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
+			run, bps = nil, bps[:0]
+			return nil
+		}
+		err := dmu.Changes(dp.p, st.to.Root, base, min, false, func(pos dmu.Pos, bp *format.BlockPointer) error {
+			if skip > 0 { // the receiver has these already (resume)
+				skip--
+				return nil
+			}
+			if len(run) == sendRunBlocks || (len(run) > 0 && !pool.RunSpan(append(bps, *bp))) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			run = append(run, &item{pos: pos, bp: *bp, seq: seq, done: make(chan struct{})})
+			seq++
+			bps = append(bps, *bp)
 			return nil
 		})
+		if err == nil {
+			err = flush()
+		}
+		walkErr <- err
 	}()
-	const sendReaders = 4
 	for i := 0; i < sendReaders; i++ {
 		go func() {
-			for it := range work {
-				it.data, it.err = dp.p.ReadStoredBuf(&it.bp)
-				close(it.done)
+			for run := range work {
+				read := func(it *item, b []byte, err error) {
+					it.data, it.err = b, err
+					if err == nil {
+						it.sum = stream.BlockSum(it.seq, block(it))
+					}
+					close(it.done)
+				}
+				if len(run) == 1 {
+					b, err := dp.p.ReadStoredBuf(&run[0].bp)
+					read(run[0], b, err)
+					continue
+				}
+				bps := make([]format.BlockPointer, len(run))
+				for i, it := range run {
+					bps[i] = it.bp
+				}
+				dp.p.ReadStoredRun(bps, func(i int, b []byte, err error) { read(run[i], b, err) })
 			}
 		}()
 	}
@@ -310,9 +366,7 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 			err = errf(CodeIO, "cannot send '%s': %v", st.To, it.err)
 		}
 		if err == nil {
-			b := stream.Block{Pos: stream.Pos(it.pos), Data: it.data}
-			it.bp.Portable(b.BP[:])
-			err = sw.Block(b)
+			err = sw.BlockSummed(block(it), it.seq, it.sum)
 		}
 		if it.data != nil {
 			pool.PutBuf(it.data)

@@ -94,7 +94,13 @@ func TestRawSendReceive(t *testing.T) {
 	if err := src.Snapshot([]string{"tank/media@first"}, false, nil); err != nil {
 		t.Fatal(err)
 	}
+	runs0, _ := src.p.ReadAheadRuns()
 	full := send(t, src, "tank/media@first", SendOpts{Raw: true})
+	// Files of several blocks, written one after another, are read in
+	// runs: one read of the block store for blocks stored side by side.
+	if runs, _ := src.p.ReadAheadRuns(); runs == runs0 {
+		t.Fatal("a raw send of files of several blocks read every block alone")
+	}
 	if bytes.Contains(full, []byte("bonus-tank/media")) || bytes.Contains(full, want[2][:64]) {
 		t.Fatal("plaintext in a raw stream")
 	}

@@ -1,9 +1,11 @@
 package pool
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/zeebo/xxh3"
@@ -11,6 +13,7 @@ import (
 	"coffer/internal/compress"
 	"coffer/internal/crypto"
 	"coffer/internal/format"
+	"coffer/internal/vdev"
 )
 
 // Block flags (format.BlockPointer.Flags). Values are frozen.
@@ -360,23 +363,45 @@ const (
 )
 
 // RunSpan reports whether bps, in the order they are wanted, can be read
-// as one run (ReadAheadRun, ReadStoredRun): on one vdev, in ascending
-// order, each within MaxRunGap of the end of the one before, all within
-// MaxRunBytes.
+// as one run (ReadAheadRun, ReadStoredRun): on one vdev, not overlapping,
+// and, taken in the order of their offsets, each within MaxRunGap of the
+// end of the one before, all within MaxRunBytes. The order in bps does not
+// matter: blocks written by parallel writers are stored a little out of
+// order.
 func RunSpan(bps []format.BlockPointer) bool {
 	if len(bps) == 0 {
 		return false
 	}
-	first := &bps[0]
-	end := first.Offset + asize(first.PSize)
-	for i := 1; i < len(bps); i++ {
-		bp := &bps[i]
-		if bp.Vdev != first.Vdev || bp.Offset < end || bp.Offset-end > MaxRunGap {
+	lo, hi := runBounds(bps)
+	if hi-lo > MaxRunBytes {
+		return false
+	}
+	byOff := make([]*format.BlockPointer, len(bps))
+	for i := range bps {
+		if bps[i].Vdev != bps[0].Vdev {
+			return false
+		}
+		byOff[i] = &bps[i]
+	}
+	slices.SortFunc(byOff, func(a, b *format.BlockPointer) int { return cmp.Compare(a.Offset, b.Offset) })
+	end := lo
+	for _, bp := range byOff {
+		if bp.Offset < end || bp.Offset-end > MaxRunGap {
 			return false
 		}
 		end = bp.Offset + asize(bp.PSize)
 	}
-	return end-first.Offset <= MaxRunBytes
+	return true
+}
+
+// runBounds returns the span [lo, hi) that bps occupy.
+func runBounds(bps []format.BlockPointer) (lo, hi uint64) {
+	lo = bps[0].Offset
+	for i := range bps {
+		lo = min(lo, bps[i].Offset)
+		hi = max(hi, bps[i].Offset+asize(bps[i].PSize))
+	}
+	return lo, hi
 }
 
 // ReadAheadRun reads ahead the level-0 data blocks bps, which RunSpan
@@ -433,10 +458,14 @@ func (p *Pool) readRun(bps []format.BlockPointer, alone func(i int), each func(i
 		}
 		return
 	}
-	last := &bps[len(bps)-1]
-	off := bps[0].Offset
-	span := GetBuf(int(last.Offset + asize(last.PSize) - off))
-	defer PutBuf(span)
+	off, end := runBounds(bps)
+	span := vdev.GetSpan(int(end - off))
+	if span != nil {
+		defer vdev.PutSpan(span)
+	} else {
+		span = GetBuf(int(end - off))
+		defer PutBuf(span)
+	}
 	if err := p.tops[bps[0].Vdev].ReadRunCold(span, int64(off)); err != nil {
 		for i := range bps {
 			alone(i)

@@ -49,10 +49,23 @@ func TestReadAheadRun(t *testing.T) {
 	if !pool.RunSpan(bps) {
 		t.Fatalf("blocks written one after another are not a run: %v", offsets(bps))
 	}
+	// Order does not matter; a hole in the span, a block twice or another
+	// vdev does.
 	desc := slices.Clone(bps)
 	slices.Reverse(desc)
-	if pool.RunSpan(desc) {
-		t.Fatal("blocks in descending order taken as a run")
+	if !pool.RunSpan(desc) {
+		t.Fatal("blocks stored side by side, wanted in descending order, are not a run")
+	}
+	other := slices.Clone(bps[:2])
+	other[1].Vdev = 1
+	for name, bad := range map[string][]format.BlockPointer{
+		"a hole of 6 blocks": {bps[0], bps[7]},
+		"a block twice":      {bps[0], bps[1], bps[1]},
+		"two vdevs":          other,
+	} {
+		if pool.RunSpan(bad) {
+			t.Fatalf("%s taken as a run", name)
+		}
 	}
 	read := func(bps []format.BlockPointer, ads [][]byte) ([][]byte, []error) {
 		outs, errs := make([][]byte, len(bps)), make([]error, len(bps))
@@ -117,7 +130,8 @@ func TestReadAheadRun(t *testing.T) {
 	}
 
 	// A run given the wrong identity for one block fails that block only;
-	// blocks that are no run (descending) are read one by one.
+	// a run wanted in descending order reads each block where it is, and
+	// blocks that are no run are read one by one.
 	bad := slices.Clone(ads)
 	bad[2] = []byte("other identity")
 	_, errs = read(bps[:4], bad[:4])
@@ -129,11 +143,23 @@ func TestReadAheadRun(t *testing.T) {
 	rev, revAD := slices.Clone(bps[:3]), slices.Clone(ads[:3])
 	slices.Reverse(rev)
 	slices.Reverse(revAD)
+	runs0, _ := p.ReadAheadRuns()
 	outs, errs = read(rev, revAD)
 	for i := range rev {
 		if errs[i] != nil || !bytes.Equal(outs[i], data[2-i]) {
 			t.Fatalf("descending block %d: %v", i, errs[i])
 		}
+	}
+	if runs, _ := p.ReadAheadRuns(); runs != runs0+1 {
+		t.Fatalf("a descending run took %d reads of the span, want 1", runs-runs0)
+	}
+	apart := []format.BlockPointer{bps[0], bps[7]}
+	outs, errs = read(apart, [][]byte{ads[0], ads[7]})
+	if errs[0] != nil || errs[1] != nil || !bytes.Equal(outs[0], data[0]) || !bytes.Equal(outs[1], data[7]) {
+		t.Fatalf("blocks apart: %v, %v", errs[0], errs[1])
+	}
+	if runs, _ := p.ReadAheadRuns(); runs != runs0+1 {
+		t.Fatal("blocks far apart were read as a run")
 	}
 }
 

@@ -158,6 +158,35 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w, sum: xxhash.New()} }
 func (w *Writer) Written() int64 { return w.n }
 
 func (w *Writer) record(t Type, payload ...[]byte) error {
+	return w.recordSummed(t, nil, payload...)
+}
+
+// header returns record seq's header, its checksum (bytes 24:32) not set
+// yet; n is the payload's length.
+func header(t Type, seq uint64, n int) [headerSize]byte {
+	var h [headerSize]byte
+	binary.LittleEndian.PutUint32(h[0:], magic)
+	binary.LittleEndian.PutUint16(h[4:], Version)
+	binary.LittleEndian.PutUint16(h[6:], uint16(t))
+	binary.LittleEndian.PutUint64(h[8:], seq)
+	binary.LittleEndian.PutUint32(h[16:], uint32(n))
+	return h
+}
+
+// recordSum is the checksum of a record: xxhash64 of its header's first
+// 24 bytes and its payload.
+func recordSum(h *[headerSize]byte, payload ...[]byte) uint64 {
+	d := xxhash.New()
+	d.Write(h[:24])
+	for _, p := range payload {
+		d.Write(p)
+	}
+	return d.Sum64()
+}
+
+// recordSummed writes a record; sum, when not nil, is its checksum,
+// computed ahead for this record's seq.
+func (w *Writer) recordSummed(t Type, sum *uint64, payload ...[]byte) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -169,18 +198,12 @@ func (w *Writer) record(t Type, payload ...[]byte) error {
 		w.err = fmt.Errorf("record of %d bytes is too large", n)
 		return w.err
 	}
-	var h [headerSize]byte
-	binary.LittleEndian.PutUint32(h[0:], magic)
-	binary.LittleEndian.PutUint16(h[4:], Version)
-	binary.LittleEndian.PutUint16(h[6:], uint16(t))
-	binary.LittleEndian.PutUint64(h[8:], w.seq)
-	binary.LittleEndian.PutUint32(h[16:], uint32(n))
-	d := xxhash.New()
-	d.Write(h[:24])
-	for _, p := range payload {
-		d.Write(p)
+	h := header(t, w.seq, n)
+	if sum != nil {
+		binary.LittleEndian.PutUint64(h[24:], *sum)
+	} else {
+		binary.LittleEndian.PutUint64(h[24:], recordSum(&h, payload...))
 	}
-	binary.LittleEndian.PutUint64(h[24:], d.Sum64())
 	w.seq++
 	if t != TEnd {
 		w.sum.Write(h[:])
@@ -188,18 +211,31 @@ func (w *Writer) record(t Type, payload ...[]byte) error {
 			w.sum.Write(p)
 		}
 	}
-	if _, err := w.w.Write(h[:]); err != nil {
+	// The header goes out in one write with the small payloads that
+	// follow it (a block's position and pointer, a small record's body).
+	var small [headerSize + 256]byte
+	first := append(small[:0], h[:]...)
+	for len(payload) > 0 && len(first)+len(payload[0]) <= len(small) {
+		first = append(first, payload[0]...)
+		payload = payload[1:]
+	}
+	if err := w.write(first); err != nil {
+		return err
+	}
+	for _, p := range payload {
+		if err := w.write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) write(p []byte) error {
+	if _, err := w.w.Write(p); err != nil {
 		w.err = err
 		return err
 	}
-	w.n += headerSize
-	for _, p := range payload {
-		if _, err := w.w.Write(p); err != nil {
-			w.err = err
-			return err
-		}
-		w.n += int64(len(p))
-	}
+	w.n += int64(len(p))
 	return nil
 }
 
@@ -216,10 +252,39 @@ func (w *Writer) Begin(b Begin) error {
 
 // Block writes a raw block.
 func (w *Writer) Block(b Block) error {
+	hdr := b.head()
+	return w.record(TBlock, hdr[:], b.Data)
+}
+
+func (b *Block) head() [posSize + 128]byte {
 	var hdr [posSize + 128]byte
 	b.Pos.put(hdr[:])
 	copy(hdr[posSize:], b.BP[:])
-	return w.record(TBlock, hdr[:], b.Data)
+	return hdr
+}
+
+// Seq is the sequence number of the next record.
+func (w *Writer) Seq() uint64 { return w.seq }
+
+// BlockSum is the checksum of b written as the BLOCK record seq. A sender
+// that reads blocks on several goroutines computes it there, so that the
+// one goroutine writing the stream hashes each byte once (for the
+// stream's checksum) rather than twice (BlockSummed).
+func BlockSum(seq uint64, b Block) uint64 {
+	hdr := b.head()
+	h := header(TBlock, seq, len(hdr)+len(b.Data))
+	return recordSum(&h, hdr[:], b.Data)
+}
+
+// BlockSummed is Block with the record's checksum computed ahead by
+// BlockSum for record seq. When seq is not the next record's, the
+// checksum is computed again here.
+func (w *Writer) BlockSummed(b Block, seq, sum uint64) error {
+	hdr := b.head()
+	if seq != w.seq {
+		return w.record(TBlock, hdr[:], b.Data)
+	}
+	return w.recordSummed(TBlock, &sum, hdr[:], b.Data)
 }
 
 // Object writes an OBJECT record.
