@@ -31,6 +31,7 @@ func runDaemon(ctx context.Context, o cli.DaemonOptions) error {
 		// buffers need instead of letting it double between collections.
 		debug.SetMemoryLimit(192 << 20)
 	}
+	runtime.GOMAXPROCS(daemon.Procs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var level slog.Level
