@@ -120,7 +120,7 @@ func (o *Object) readAhead(first, last uint64) {
 			o.raIssued = blkid + 1
 			continue
 		}
-		if len(run) > 0 && (len(run) == RunBlocks || !pool.RunSpan(append(run[:len(run):len(run)], bp))) {
+		if len(run) == RunBlocks || (len(run) > 0 && !pool.RunSpan(append(run, bp))) {
 			if !flush() {
 				return
 			}

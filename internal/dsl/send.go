@@ -336,16 +336,16 @@ func (dp *Pool) sendRaw(ctx context.Context, sw *stream.Writer, st SendStep) err
 		}
 		walkErr <- err
 	}()
+	read := func(it *item, b []byte, err error) {
+		it.data, it.err = b, err
+		if err == nil {
+			it.sum = stream.BlockSum(it.seq, block(it))
+		}
+		close(it.done)
+	}
 	for i := 0; i < sendReaders; i++ {
 		go func() {
 			for run := range work {
-				read := func(it *item, b []byte, err error) {
-					it.data, it.err = b, err
-					if err == nil {
-						it.sum = stream.BlockSum(it.seq, block(it))
-					}
-					close(it.done)
-				}
 				if len(run) == 1 {
 					b, err := dp.p.ReadStoredBuf(&run[0].bp)
 					read(run[0], b, err)

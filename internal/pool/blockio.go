@@ -376,12 +376,13 @@ func RunSpan(bps []format.BlockPointer) bool {
 	if hi-lo > MaxRunBytes {
 		return false
 	}
-	byOff := make([]*format.BlockPointer, len(bps))
+	var small [16]*format.BlockPointer // a run's blocks, without allocating
+	byOff := small[:0]
 	for i := range bps {
 		if bps[i].Vdev != bps[0].Vdev {
 			return false
 		}
-		byOff[i] = &bps[i]
+		byOff = append(byOff, &bps[i])
 	}
 	slices.SortFunc(byOff, func(a, b *format.BlockPointer) int { return cmp.Compare(a.Offset, b.Offset) })
 	end := lo

@@ -234,10 +234,7 @@ func (c *BlockCache) hold(b *Block) {
 func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[k]; ok {
-		return true
-	}
-	if _, ok := c.inflight[k]; ok {
+	if c.present(k) {
 		return true
 	}
 	if c.max == 0 || c.full() {
@@ -256,6 +253,11 @@ func (c *BlockCache) Prefetch(k CacheKey, load func() ([]byte, error)) bool {
 func (c *BlockCache) Has(k CacheKey) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.present(k)
+}
+
+// present reports whether k is cached or on its way; mu held.
+func (c *BlockCache) present(k CacheKey) bool {
 	_, cached := c.m[k]
 	_, loading := c.inflight[k]
 	return cached || loading
@@ -276,9 +278,7 @@ func (c *BlockCache) PrefetchRun(ks []CacheKey, load func(emit func(i int, b []b
 	}
 	j := &job{flights: make([]*flight, len(ks))}
 	for i, k := range ks {
-		_, cached := c.m[k]
-		_, loading := c.inflight[k]
-		if !cached && !loading {
+		if !c.present(k) {
 			f := c.begin(k)
 			f.ahead, f.job = true, j
 			j.flights[i] = f
